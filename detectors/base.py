@@ -1,0 +1,243 @@
+"""The shared frame of every numba detector.
+
+A detector is two numba kernels over a float64 state vector and a float64 parameter vector:
+
+- ``reset(state, params)`` puts the detector-specific part of the state (``state[HEADER:]``)
+  back to its initial values;
+- ``step(state, params, x)`` feeds one finite observation and sets ``state[DRIFT]`` and
+  ``state[WARNING]`` to 0.0 or 1.0.
+
+The loops in this module drive those kernels: one value (:func:`run_one`), a batch for one
+detector (:func:`run_many`), or a batch for a bank of detectors that share parameters
+(:func:`run_bank`). Like river, a detector that signalled drift rebuilds its state on the next
+observation, so ``drift_detected`` is true for exactly one update. NaN and inf are not
+observations: the loops skip them and count them in ``state[SKIPPED]``.
+
+Keeping state in plain arrays is what makes detectors cheap to batch, to bank (one row per
+series) and to checkpoint (the row is the checkpoint).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, NamedTuple
+
+import numba as nb
+import numpy as np
+
+DRIFT = 0
+WARNING = 1
+SKIPPED = 2
+#: Number of slots at the start of every state vector that the loops own.
+HEADER = 3
+
+STATE_FORMAT = 1
+
+
+class Kernel(NamedTuple):
+    """The two numba functions that define a detector."""
+
+    reset: Any
+    step: Any
+
+
+@nb.njit(cache=True)
+def _observe(reset, step, state, params, x):
+    if not math.isfinite(x):
+        state[SKIPPED] += 1.0
+        return False
+    if state[DRIFT] != 0.0:
+        state[DRIFT] = 0.0
+        state[WARNING] = 0.0
+        reset(state, params)
+    step(state, params, x)
+    return True
+
+
+@nb.njit(cache=True)
+def run_one(reset, step, state, params, x):
+    """Feed one value; return True when it is an observation that raised drift."""
+    return _observe(reset, step, state, params, x) and state[DRIFT] != 0.0
+
+
+@nb.njit(cache=True)
+def run_many(reset, step, state, params, values, drifts, warnings):
+    """Feed a batch to one detector.
+
+    Writes the batch positions of drifts and warnings into ``drifts`` and ``warnings`` (each at
+    least ``len(values)`` long) and returns how many of each were written.
+    """
+    n_drift = 0
+    n_warn = 0
+    for i in range(values.shape[0]):
+        if not _observe(reset, step, state, params, values[i]):
+            continue
+        if state[DRIFT] != 0.0:
+            drifts[n_drift] = i
+            n_drift += 1
+        if state[WARNING] != 0.0:
+            warnings[n_warn] = i
+            n_warn += 1
+    return n_drift, n_warn
+
+
+@nb.njit(cache=True)
+def run_bank(reset, step, states, params, slots, values, drifts, warnings):
+    """Feed a batch spread over a bank: value ``i`` goes to the detector in row ``slots[i]``.
+
+    Same outputs as :func:`run_many`; positions index the batch.
+    """
+    n_drift = 0
+    n_warn = 0
+    for i in range(values.shape[0]):
+        state = states[slots[i]]
+        if not _observe(reset, step, state, params, values[i]):
+            continue
+        if state[DRIFT] != 0.0:
+            drifts[n_drift] = i
+            n_drift += 1
+        if state[WARNING] != 0.0:
+            warnings[n_warn] = i
+            n_warn += 1
+    return n_drift, n_warn
+
+
+def as_values(values) -> np.ndarray:
+    """A batch as the contiguous float64 array the kernels take."""
+    return np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
+
+
+def encode_floats(values) -> list:
+    """Floats as JSON-safe items: non-finite values become the strings "inf", "-inf", "nan".
+
+    orjson writes non-finite floats as null, which would lose e.g. Page-Hinkley's +inf minimum.
+    """
+    out = []
+    for v in values:
+        v = float(v)
+        out.append(v if math.isfinite(v) else repr(v))
+    return out
+
+
+def decode_floats(items) -> np.ndarray:
+    return np.array([float(v) for v in items], dtype=np.float64)
+
+
+class Detector:
+    """Base class of the numba detectors: holds parameters and one state vector.
+
+    Subclasses set ``name`` (the registry name), ``kernel``, ``has_warning``, and implement
+    :meth:`_param_vector`, :meth:`_state_size` and :attr:`statistic`.
+    """
+
+    name: ClassVar[str]
+    kernel: ClassVar[Kernel]
+    has_warning: ClassVar[bool] = False
+    #: What :attr:`statistic` reports, for metrics and alerts.
+    statistic_name: ClassVar[str] = "statistic"
+
+    def __init__(self, **params):
+        self.params: dict[str, Any] = params
+        self._params = self._param_vector()
+        self._state = self.initial_state()
+
+    # -- to be provided by each detector -------------------------------------------------
+    def _param_vector(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def _state_size(self) -> int:
+        raise NotImplementedError
+
+    @staticmethod
+    def statistic_of(state: np.ndarray, params: np.ndarray) -> float:
+        """The detector's current statistic, read from a state vector."""
+        raise NotImplementedError
+
+    @staticmethod
+    def threshold_of(params: np.ndarray) -> float | None:
+        """The value :meth:`statistic_of` is compared against, where there is one."""
+        return None
+
+    # -- state ---------------------------------------------------------------------------
+    def initial_state(self) -> np.ndarray:
+        state = np.zeros(self._state_size(), dtype=np.float64)
+        self.kernel.reset(state, self._params)
+        return state
+
+    def _encode_state(self, state: np.ndarray) -> list:
+        return encode_floats(state)
+
+    def _decode_state(self, items: list) -> np.ndarray:
+        state = decode_floats(items)
+        if state.shape[0] != self._state_size():
+            raise ValueError(
+                f"{self.name}: state has {state.shape[0]} values, expected {self._state_size()}"
+            )
+        return state
+
+    def get_state(self) -> dict:
+        """Everything needed to resume this detector, as plain JSON-serializable data."""
+        return {
+            "detector": self.name,
+            "format": STATE_FORMAT,
+            "params": dict(self.params),
+            "state": self._encode_state(self._state),
+        }
+
+    @classmethod
+    def from_state(cls, d: dict) -> Detector:
+        """Rebuild a detector from :meth:`get_state` output; it continues where that one was."""
+        if d.get("detector") != cls.name:
+            raise ValueError(f"state is for detector {d.get('detector')!r}, not {cls.name!r}")
+        if d.get("format") != STATE_FORMAT:
+            raise ValueError(f"unsupported state format {d.get('format')!r}")
+        det = cls(**d["params"])
+        det._state = det._decode_state(d["state"])
+        return det
+
+    # -- updates -------------------------------------------------------------------------
+    def update(self, x: float) -> bool:
+        """Feed one value; True when drift is detected on it."""
+        return bool(run_one(self.kernel.reset, self.kernel.step, self._state, self._params, float(x)))
+
+    def update_many(self, values, return_warnings: bool = False):
+        """Feed a batch in one numba call.
+
+        Returns the int64 positions, within ``values``, of the values on which drift was
+        detected; with ``return_warnings=True``, a ``(drifts, warnings)`` pair.
+        """
+        values = as_values(values)
+        drifts = np.empty(values.shape[0], dtype=np.int64)
+        warnings = np.empty(values.shape[0], dtype=np.int64)
+        n_drift, n_warn = run_many(
+            self.kernel.reset, self.kernel.step, self._state, self._params, values, drifts, warnings
+        )
+        if return_warnings:
+            return drifts[:n_drift].copy(), warnings[:n_warn].copy()
+        return drifts[:n_drift].copy()
+
+    # -- read-outs -----------------------------------------------------------------------
+    @property
+    def drift_detected(self) -> bool:
+        return bool(self._state[DRIFT])
+
+    @property
+    def warning_detected(self) -> bool:
+        return bool(self._state[WARNING])
+
+    @property
+    def n_skipped(self) -> int:
+        """Values that were not observations (NaN, inf) and were skipped."""
+        return int(self._state[SKIPPED])
+
+    @property
+    def statistic(self) -> float:
+        return float(self.statistic_of(self._state, self._params))
+
+    @property
+    def threshold(self) -> float | None:
+        return self.threshold_of(self._params)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{type(self).__name__}({args})"
