@@ -1,0 +1,1 @@
+"""The Kafka runtime: settings, the consume -> detect -> publish service, metrics, broker, CLI."""

@@ -1,0 +1,146 @@
+"""The ``driftwire`` command: run, simulate, demo, broker."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+from .settings import Settings, load_config
+
+
+def _settings(args) -> Settings:
+    overrides = {}
+    for name in ("bootstrap_servers", "group_id", "metrics_port", "config"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return Settings(**overrides)
+
+
+def _parse_drift(text: str):
+    """MODEL:FEATURE@EVENT[:SHIFT[:SCALE]], e.g. fraud-detector:amount@20000:1.5"""
+    from .simulate import Drift
+
+    try:
+        target, schedule = text.split("@", 1)
+        model, feature = target.split(":", 1)
+        start, *rest = schedule.split(":")
+        shift = float(rest[0]) if rest else 1.0
+        scale = float(rest[1]) if len(rest) > 1 else 1.0
+        return Drift(model, feature, int(start), shift, scale)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"bad drift {text!r}: expected MODEL:FEATURE@EVENT[:SHIFT[:SCALE]]"
+        ) from None
+
+
+def cmd_run(args) -> int:
+    from .service import DriftService
+
+    settings = _settings(args)
+    config = load_config(settings.config)
+    service = DriftService(settings, config)
+    service.install_signal_handlers()
+    return service.run()
+
+
+def cmd_simulate(args) -> int:
+    from confluent_kafka import Producer
+
+    from . import simulate
+
+    settings = _settings(args)
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 20,
+                         **settings.kafka_properties()})
+    sim = simulate.Simulator(drifts=tuple(args.drift), seed=args.seed,
+                             events_per_second=args.rate or 1000.0)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    topic = args.topic or settings.predictions_topic
+    sent = simulate.run(producer, topic, sim, total=args.events, rate=args.rate, stop=stop)
+    print(f"produced {sent} events to {topic} on {settings.bootstrap_servers}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    return run_demo(args)
+
+
+def cmd_broker(args) -> int:
+    from .broker import EmbeddedBroker
+
+    broker = EmbeddedBroker(host=args.host, port=args.port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with broker:
+        print(f"Kafka-protocol broker (Tansu, in memory) on {broker.bootstrap_servers}; Ctrl-C stops it")
+        print(f"  export DRIFTWIRE_BOOTSTRAP_SERVERS={broker.bootstrap_servers}", flush=True)
+        while not stop.wait(0.5):
+            if not broker.running:
+                print(f"broker exited: {broker.log_tail()}", file=sys.stderr)
+                return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="driftwire", description="Streaming drift detection on a Kafka bus.")
+    parser.add_argument("--log-level", default=os.environ.get("DRIFTWIRE_LOG_LEVEL", "INFO"))
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def bus_options(p, metrics=False):
+        p.add_argument("--bootstrap-servers", help="default: $DRIFTWIRE_BOOTSTRAP_SERVERS or localhost:9092")
+        if metrics:
+            p.add_argument("--group-id", help="default: $DRIFTWIRE_GROUP_ID or driftwire")
+            p.add_argument("--metrics-port", type=int, help="default: $DRIFTWIRE_METRICS_PORT or 9108")
+            p.add_argument("--config", help="detection config file (YAML or JSON)")
+
+    p = sub.add_parser("run", help="consume events, detect drift, publish alerts, serve metrics")
+    bus_options(p, metrics=True)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("simulate", help="produce synthetic prediction events, with drift on a schedule")
+    bus_options(p)
+    p.add_argument("--topic", help="default: the predictions topic")
+    p.add_argument("--events", type=int, default=None, help="how many (default: until Ctrl-C)")
+    p.add_argument("--rate", type=float, default=1000.0, help="events/s; 0 = as fast as possible")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--drift", type=_parse_drift, action="append", default=[],
+                   metavar="MODEL:FEATURE@EVENT[:SHIFT[:SCALE]]",
+                   help="shift FEATURE of MODEL by SHIFT stds (and scale its spread) from its EVENT-th event on")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("demo", help="embedded broker + service + simulator, with a live view")
+    bus_options(p, metrics=True)
+    p.add_argument("--duration", type=float, default=60.0, help="seconds to run (default 60)")
+    p.add_argument("--rate", type=float, default=3000.0, help="simulated events/s (default 3000)")
+    p.add_argument("--drift-after", type=float, default=20.0,
+                   help="seconds until drift is injected into fraud-detector/amount (default 20)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("broker", help="run the embedded Kafka-protocol broker in the foreground")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=9092)
+    p.set_defaults(func=cmd_broker)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

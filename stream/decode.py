@@ -1,0 +1,177 @@
+"""Decode and check input events on the hot path.
+
+The pydantic models in ``driftwire.schemas`` are the contract; validating every event through
+them costs several microseconds, so this module checks the same rules by hand on the dict orjson
+returns (tests keep both in agreement). An event that breaks a rule raises :class:`InvalidEvent`
+with one of a fixed set of reasons, the label of ``driftwire_invalid_events_total``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+
+import orjson
+
+# The reasons an event is dead-lettered: a fixed set, so metric labels stay bounded.
+MALFORMED_JSON = "malformed_json"
+NOT_AN_OBJECT = "not_an_object"
+MISSING_FIELD = "missing_field"
+WRONG_TYPE = "wrong_type"
+NON_FINITE = "non_finite"
+INVALID_VALUE = "invalid_value"
+OVERSIZED = "oversized"
+UNKNOWN_MODEL = "unknown_model"
+REASONS = (
+    MALFORMED_JSON, NOT_AN_OBJECT, MISSING_FIELD, WRONG_TYPE, NON_FINITE, INVALID_VALUE, OVERSIZED,
+    UNKNOWN_MODEL,
+)
+
+PREDICTION = "prediction"
+FEATURE = "feature"
+
+_MAX_FLOAT = 1.7976931348623157e308
+
+
+class InvalidEvent(ValueError):
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def parse_json(value: bytes) -> object:
+    """orjson's parse; on failure, say whether the text was JSON with NaN/Infinity or not JSON."""
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        try:
+            # Python's json accepts NaN, Infinity and overflowing numbers that orjson refuses.
+            json.loads(value)
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidEvent(MALFORMED_JSON, f"not valid JSON: {exc}") from None
+        raise InvalidEvent(NON_FINITE, f"NaN or infinite number: {exc}") from None
+
+
+def _is_number(v) -> bool:
+    t = type(v)
+    return t is float or t is int
+
+
+def _check_number(name: str, v) -> None:
+    # bool is a subclass of int in Python, but not a number in JSON: type() excludes it.
+    if not _is_number(v):
+        raise InvalidEvent(WRONG_TYPE, f"{name} must be a number, got {type(v).__name__}")
+    if not -_MAX_FLOAT <= v <= _MAX_FLOAT:
+        raise InvalidEvent(NON_FINITE, f"{name} is not a finite number")
+
+
+def _required_str(doc: dict, name: str) -> str:
+    v = doc.get(name)
+    if v is None:
+        raise InvalidEvent(MISSING_FIELD, f"missing required field {name!r}")
+    if type(v) is not str:
+        raise InvalidEvent(WRONG_TYPE, f"{name} must be a string, got {type(v).__name__}")
+    if not v:
+        raise InvalidEvent(INVALID_VALUE, f"{name} must not be empty")
+    return v
+
+
+def parse_timestamp(v) -> float | None:
+    """Epoch seconds from a number or an RFC 3339 string (with offset); None when absent."""
+    if v is None:
+        return None
+    if type(v) is str:
+        try:
+            dt = datetime.fromisoformat(v)
+        except ValueError:
+            raise InvalidEvent(INVALID_VALUE, f"timestamp {v!r} is not RFC 3339") from None
+        if dt.tzinfo is None:
+            raise InvalidEvent(INVALID_VALUE, f"timestamp {v!r} has no UTC offset")
+        return dt.timestamp()
+    _check_number("timestamp", v)
+    return float(v)
+
+
+def _label_value(name: str, v) -> None:
+    t = type(v)
+    if t is str or t is bool:
+        return
+    if v is None:
+        raise InvalidEvent(MISSING_FIELD, f"missing required field {name!r}")
+    _check_number(name, v)
+
+
+def check_features(features) -> dict:
+    if type(features) is not dict:
+        raise InvalidEvent(WRONG_TYPE, f"features must be an object, got {type(features).__name__}")
+    for name, v in features.items():
+        t = type(v)
+        if t is float or t is int:
+            if not -_MAX_FLOAT <= v <= _MAX_FLOAT:
+                raise InvalidEvent(NON_FINITE, f"feature {name!r} is not a finite number")
+        elif not (t is str or t is bool or v is None):
+            raise InvalidEvent(
+                WRONG_TYPE, f"feature {name!r} must be a number, string, bool or null, got {t.__name__}"
+            )
+    return features
+
+
+class Event:
+    """The fields of a valid prediction or feature event that detection uses."""
+
+    __slots__ = ("event_id", "model", "model_version", "timestamp", "features", "prediction", "score")
+
+    def __init__(self, event_id, model, model_version, timestamp, features, prediction, score):
+        self.event_id = event_id
+        self.model = model
+        self.model_version = model_version
+        self.timestamp = timestamp
+        self.features = features
+        self.prediction = prediction
+        self.score = score
+
+
+def check_event(doc, kind: str) -> Event:
+    """Check a decoded prediction or feature event; raise :class:`InvalidEvent` if it breaks the contract."""
+    if type(doc) is not dict:
+        raise InvalidEvent(NOT_AN_OBJECT, f"event must be a JSON object, got {type(doc).__name__}")
+    event_id = _required_str(doc, "event_id")
+    model = _required_str(doc, "model")
+    version = doc.get("model_version", "unknown")
+    if type(version) is not str:
+        if version is None:
+            version = "unknown"
+        else:
+            raise InvalidEvent(WRONG_TYPE, f"model_version must be a string, got {type(version).__name__}")
+    timestamp = parse_timestamp(doc.get("timestamp"))
+    features = doc.get("features")
+    prediction = score = None
+    if kind == PREDICTION:
+        features = {} if features is None else check_features(features)
+        if "prediction" not in doc:
+            raise InvalidEvent(MISSING_FIELD, "missing required field 'prediction'")
+        prediction = doc["prediction"]
+        _label_value("prediction", prediction)
+        score = doc.get("score")
+        if score is not None:
+            _check_number("score", score)
+    else:
+        if features is None:
+            raise InvalidEvent(MISSING_FIELD, "missing required field 'features'")
+        check_features(features)
+    return Event(event_id, model, version, timestamp, features, prediction, score)
+
+
+def decode(value: bytes | None, kind: str, max_bytes: int) -> Event:
+    """Bytes of one message to a checked :class:`Event`."""
+    if value is None:
+        raise InvalidEvent(MALFORMED_JSON, "empty message (null value)")
+    if len(value) > max_bytes:
+        raise InvalidEvent(OVERSIZED, f"message of {len(value)} bytes exceeds max_message_bytes={max_bytes}")
+    return check_event(parse_json(value), kind)
+
+
+def is_finite_number(v) -> bool:
+    return _is_number(v) and math.isfinite(v)

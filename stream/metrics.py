@@ -1,0 +1,191 @@
+"""Prometheus metrics and the HTTP endpoints SREs scrape: /metrics, /healthz, /readyz.
+
+Labels that come from the bus (model, version, signal) are unbounded in principle: a cap on
+distinct models and on tracked series keeps the exposition bounded, and what the cap turns away
+is counted in ``driftwire_series_dropped_total``.
+"""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import generate_latest
+
+#: the model label value used once ``max_models`` distinct models have been seen.
+OTHER_MODEL = "__other__"
+
+
+class Metrics:
+    """All of driftwire's metrics, in their own registry."""
+
+    def __init__(self, max_models: int = 1000, registry: CollectorRegistry | None = None):
+        self.registry = registry or CollectorRegistry()
+        self.max_models = max_models
+        self._models: set[str] = set()
+        r = self.registry
+        self.events = Counter(
+            "driftwire_events", "Valid events consumed, by topic and model.", ["topic", "model"], registry=r
+        )
+        self.invalid_events = Counter(
+            "driftwire_invalid_events",
+            "Events dead-lettered, by topic and reason.",
+            ["topic", "reason"],
+            registry=r,
+        )
+        self.drift_detections = Counter(
+            "driftwire_drift_detections",
+            "Drift detections, including those a cooldown kept from the alert topic.",
+            ["model", "signal", "detector", "kind", "severity"],
+            registry=r,
+        )
+        self.drift_alerts = Counter(
+            "driftwire_drift_alerts",
+            "Drift alerts published to the alert topic.",
+            ["model", "signal", "detector", "kind"],
+            registry=r,
+        )
+        self.alerts_suppressed = Counter(
+            "driftwire_drift_alerts_suppressed",
+            "Detections not published because their (model, version, signal, detector) was cooling down.",
+            ["model", "signal", "detector"],
+            registry=r,
+        )
+        self.drift_statistic = Gauge(
+            "driftwire_drift_statistic",
+            "Current statistic of a detector on a signal (ADWIN window mean, Page-Hinkley test value, ...).",
+            ["model", "model_version", "signal", "detector"],
+            registry=r,
+        )
+        self.drift_threshold = Gauge(
+            "driftwire_drift_threshold",
+            "The value driftwire_drift_statistic is compared with, where the detector has one.",
+            ["model", "model_version", "signal", "detector"],
+            registry=r,
+        )
+        self.last_drift = Gauge(
+            "driftwire_last_drift_timestamp_seconds",
+            "Unix time of the last drift detection.",
+            ["model", "model_version", "signal", "detector"],
+            registry=r,
+        )
+        self.batch_seconds = Histogram(
+            "driftwire_batch_seconds",
+            "Time to process one consumed batch (decode, detect, publish, commit).",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=r,
+        )
+        self.batch_events = Histogram(
+            "driftwire_batch_events",
+            "Messages per consumed batch.",
+            buckets=(1, 10, 100, 500, 1000, 2500, 5000, 10000, 50000),
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "driftwire_consumer_lag",
+            "Messages between the consumer position and the end of the partition.",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.series_tracked = Gauge(
+            "driftwire_series_tracked", "(model, version, signal) series with detector state.", registry=r
+        )
+        self.series_dropped = Counter(
+            "driftwire_series_dropped",
+            "Values of series not tracked because the series cap (max_series) was reached.",
+            registry=r,
+        )
+        self.values_skipped = Counter(
+            "driftwire_values_skipped",
+            "Signal values not fed to detectors, by reason (warmup, series_cap, disabled).",
+            ["reason"],
+            registry=r,
+        )
+        self.checkpoints = Counter(
+            "driftwire_checkpoints", "Detector checkpoints written, by outcome.", ["outcome"], registry=r
+        )
+        self.publish_errors = Counter(
+            "driftwire_publish_errors", "Records the broker did not acknowledge, by topic.", ["topic"], registry=r
+        )
+        self.assigned_partitions = Gauge(
+            "driftwire_assigned_partitions", "Input partitions assigned to this replica.", registry=r
+        )
+
+    def model_label(self, model: str) -> str:
+        """``model``, or ``__other__`` once ``max_models`` distinct models have been labelled."""
+        if model in self._models:
+            return model
+        if len(self._models) < self.max_models:
+            self._models.add(model)
+            return model
+        return OTHER_MODEL
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class HealthState:
+    """What /healthz and /readyz report; the service loop keeps it current."""
+
+    def __init__(self):
+        self.alive = True
+        self.connected = False
+        self.assigned = False
+
+    @property
+    def ready(self) -> bool:
+        return self.alive and self.connected and self.assigned
+
+
+class MetricsServer:
+    """A small threaded HTTP server: /metrics (Prometheus text format), /healthz, /readyz."""
+
+    def __init__(self, metrics: Metrics, health: HealthState, host: str = "0.0.0.0", port: int = 9108):
+        handler = _make_handler(metrics, health)
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-http", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    def start(self) -> MetricsServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _make_handler(metrics: Metrics, health: HealthState):
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._send(200, metrics.render(), CONTENT_TYPE_LATEST)
+            elif path == "/healthz":
+                ok = health.alive
+                self._send(200 if ok else 503, b"ok\n" if ok else b"stopping\n")
+            elif path == "/readyz":
+                if health.ready:
+                    self._send(200, b"ready\n")
+                else:
+                    why = "not connected" if not health.connected else "no partitions assigned"
+                    self._send(503, f"not ready: {why}\n".encode())
+            else:
+                self._send(404, b"not found: try /metrics, /healthz, /readyz\n")
+
+        def _send(self, code: int, body: bytes, ctype: str = "text/plain; charset=utf-8"):
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format, *args):  # noqa: A002 - silence per-request logging
+            pass
+
+    return Handler

@@ -1,0 +1,228 @@
+"""Detection state of one input partition: its series, their references and detector banks.
+
+A series is one (model, model_version, signal). Each gets a warm-up reference (mean and std,
+see :mod:`driftwire.detectors.standardize`) and a slot in the bank of every detector its config
+names. Values arrive as flat arrays (series id, value) per batch; one numba call per bank runs
+them all. State is per partition so that it can be checkpointed and handed over on rebalance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from driftwire.detectors import make_bank
+from driftwire.detectors.standardize import WarmupStandardizer
+
+from .settings import DetectionConfig, DetectorSpec, ResolvedSignalConfig, detector_key
+
+#: series id of a signal that is disabled in the config, and of one the series cap turned away
+DISABLED = -1
+CAPPED = -2
+
+#: signals that are model outputs; every other signal is a feature.
+OUTPUT_SIGNALS = ("prediction", "score")
+
+
+def signal_kind(signal: str) -> str:
+    return "prediction_drift" if signal in OUTPUT_SIGNALS else "data_drift"
+
+
+class SeriesBudget:
+    """The process-wide cap on tracked series, shared by every partition's monitor."""
+
+    def __init__(self, max_series: int):
+        self.max_series = max_series
+        self.used = 0
+
+    def take(self) -> bool:
+        if self.used >= self.max_series:
+            return False
+        self.used += 1
+        return True
+
+    def release(self, n: int) -> None:
+        self.used -= n
+
+
+@dataclass(frozen=True)
+class Series:
+    model: str
+    model_version: str
+    signal: str
+    config: ResolvedSignalConfig
+
+    @property
+    def kind(self) -> str:
+        return signal_kind(self.signal)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A detector fired on the value at ``position`` of the batch."""
+
+    position: int
+    series: int
+    detector: int  # index into PartitionMonitor.specs
+    severity: str
+    statistic: float
+    threshold: float | None
+
+
+class _BankSlots:
+    """A detector bank plus, per series, the slot it holds there (-1: not on that series)."""
+
+    def __init__(self, spec: DetectorSpec):
+        self.spec = spec
+        self.bank = make_bank(spec.name, **spec.params)
+        self.slot_of = np.full(16, -1, dtype=np.int64)
+        self.in_warning: dict[int, bool] = {}
+
+    def attach(self, series: int) -> int:
+        if series >= self.slot_of.shape[0]:
+            grown = np.full(max(2 * self.slot_of.shape[0], series + 1), -1, dtype=np.int64)
+            grown[: self.slot_of.shape[0]] = self.slot_of
+            self.slot_of = grown
+        slot = self.bank.add()
+        self.slot_of[series] = slot
+        return slot
+
+
+class PartitionMonitor:
+    """Series, references and detectors of one (topic, partition)."""
+
+    def __init__(self, topic: str, partition: int, config: DetectionConfig, budget: SeriesBudget):
+        self.topic = topic
+        self.partition = partition
+        self.config = config
+        self.budget = budget
+        self.series: list[Series] = []
+        self._ids: dict[tuple[str, str, str], int] = {}
+        self.refs = WarmupStandardizer()
+        self.specs: list[DetectorSpec] = []
+        self._banks: list[_BankSlots] = []
+        self._bank_of_spec: dict[tuple, int] = {}
+
+    # -- series --------------------------------------------------------------------------
+    def series_id(self, model: str, version: str, signal: str) -> int:
+        """Id of a series, created on first sight; DISABLED, or CAPPED when over the series cap."""
+        key = (model, version, signal)
+        sid = self._ids.get(key)
+        if sid is not None:
+            return sid
+        config = self.config.resolve(model, signal)
+        if not config.enabled:
+            self._ids[key] = DISABLED
+            return DISABLED
+        if not self.budget.take():
+            # Not remembered: the series may get room once a partition is revoked.
+            return CAPPED
+        return self._add_series(Series(model, version, signal, config))
+
+    def _add_series(self, series: Series) -> int:
+        sid = len(self.series)
+        self.series.append(series)
+        self._ids[(series.model, series.model_version, series.signal)] = sid
+        self.refs.add(standardize=series.config.standardize, warmup=series.config.warmup)
+        for spec in series.config.detectors:
+            self._bank(spec).attach(sid)
+        return sid
+
+    def _bank(self, spec: DetectorSpec) -> _BankSlots:
+        key = spec.key()
+        index = self._bank_of_spec.get(key)
+        if index is None:
+            index = len(self._banks)
+            self._bank_of_spec[key] = index
+            self._banks.append(_BankSlots(spec))
+            self.specs.append(spec)
+        return self._banks[index]
+
+    def close(self) -> None:
+        """Give this partition's series back to the budget (partition revoked)."""
+        self.budget.release(len(self.series))
+        self.series = []
+        self._ids = {}
+
+    # -- detection -----------------------------------------------------------------------
+    def observe(self, series_ids: np.ndarray, values: np.ndarray) -> list[Detection]:
+        """Feed one batch; ``series_ids[i]`` names the series of ``values[i]`` (all >= 0)."""
+        positions, z = self.refs.update(series_ids, values)
+        if positions.size == 0:
+            return []
+        sids = series_ids[positions]
+        detections: list[Detection] = []
+        for index, bank in enumerate(self._banks):
+            slots = bank.slot_of[sids]
+            mine = np.flatnonzero(slots >= 0)
+            if mine.size == 0:
+                continue
+            drifts, warnings = bank.bank.update(slots[mine], z[mine])
+            for j in drifts.tolist():
+                detections.append(self._detection(bank, index, positions[mine[j]], sids[mine[j]], bank.spec.severity))
+            if warnings.size:
+                detections += self._warning_onsets(bank, index, positions[mine], sids[mine], slots[mine], warnings)
+        detections.sort(key=lambda d: d.position)
+        return detections
+
+    def _detection(self, bank: _BankSlots, index: int, position: int, sid: int, severity: str) -> Detection:
+        slot = int(bank.slot_of[sid])
+        return Detection(
+            position=int(position), series=int(sid), detector=index, severity=severity,
+            statistic=bank.bank.statistic(slot), threshold=bank.bank.threshold,
+        )
+
+    def _warning_onsets(self, bank, index, positions, sids, slots, warnings) -> list[Detection]:
+        """Warnings as alerts only where a series enters its warning zone, not on every value in it."""
+        flagged = np.zeros(slots.shape[0], dtype=np.bool_)
+        flagged[warnings] = True
+        onsets = []
+        for i, (slot, warn) in enumerate(zip(slots.tolist(), flagged.tolist())):
+            was = bank.in_warning.get(slot, False)
+            if warn and not was:
+                onsets.append(self._detection(bank, index, positions[i], sids[i], "warning"))
+            bank.in_warning[slot] = warn
+        return onsets
+
+    def statistics(self):
+        """(series, spec, statistic, threshold) for every detector on every series."""
+        for bank in self._banks:
+            threshold = bank.bank.threshold
+            for sid in np.flatnonzero(bank.slot_of[: len(self.series)] >= 0).tolist():
+                yield self.series[sid], bank.spec, bank.bank.statistic(int(bank.slot_of[sid])), threshold
+
+    def reference(self, sid: int) -> dict:
+        return self.refs.reference(sid)
+
+    # -- checkpoint ----------------------------------------------------------------------
+    def get_state(self) -> dict:
+        """Plain data for the checkpoint topic: series, references, detector states."""
+        detectors = []
+        for bank in self._banks:
+            for sid in np.flatnonzero(bank.slot_of[: len(self.series)] >= 0).tolist():
+                detectors.append([sid, bank.bank.get_state(int(bank.slot_of[sid]))])
+        return {
+            "series": [[s.model, s.model_version, s.signal] for s in self.series],
+            "references": [self.refs.get_state(i) for i in range(len(self.series))],
+            "detectors": detectors,
+        }
+
+    def set_state(self, state: dict) -> None:
+        """Load a checkpoint into a fresh monitor. Series get today's config; detectors whose
+        spec still applies resume, the others start fresh."""
+        for (model, version, signal), ref in zip(state["series"], state["references"]):
+            sid = self.series_id(model, version, signal)
+            if sid >= 0:
+                self.refs.set_state(sid, ref)
+        restored = {}
+        for old_sid, det_state in state["detectors"]:
+            model, version, signal = state["series"][old_sid]
+            restored[(model, version, signal, detector_key(det_state["detector"], det_state["params"]))] = det_state
+        for bank in self._banks:
+            for sid in np.flatnonzero(bank.slot_of[: len(self.series)] >= 0).tolist():
+                s = self.series[sid]
+                det_state = restored.get((s.model, s.model_version, s.signal, bank.spec.key()))
+                if det_state is not None:
+                    bank.bank.set_state(int(bank.slot_of[sid]), det_state)
+

@@ -1,0 +1,147 @@
+"""What driftwire writes to the bus: drift alerts and dead letters.
+
+Alerts are keyed by model, so every alert of a model lands in one partition, in order. Their ids
+are derived from the triggering record (topic, partition, offset) and the detector, so a batch
+replayed after a crash republishes the same ids: consumers deduplicate on ``alert_id``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from driftwire.schemas import AlertSource, DriftAlert
+
+#: namespace of the uuid5 alert ids
+ALERT_NAMESPACE = uuid.UUID("6f0d5c1e-8a3b-4f7e-9c2d-1b5e7a9d3c40")
+
+# Headers of a dead letter, beside the original record's own headers.
+H_TOPIC = "driftwire.source.topic"
+H_PARTITION = "driftwire.source.partition"
+H_OFFSET = "driftwire.source.offset"
+H_TIMESTAMP = "driftwire.source.timestamp"
+H_REASON = "driftwire.error.reason"
+H_MESSAGE = "driftwire.error.message"
+
+
+def utc(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def alert_id(topic: str, partition: int, offset: int, signal: str, detector: str, severity: str) -> str:
+    return str(uuid.uuid5(ALERT_NAMESPACE, f"{topic}/{partition}/{offset}/{signal}/{detector}/{severity}"))
+
+
+@dataclass
+class Cooldown:
+    """Keeps one (model, version, signal, detector, severity) from alerting more than once per
+    ``seconds`` of event time; event time, so a replay suppresses exactly what the first run did."""
+
+    last: dict[tuple, float] = field(default_factory=dict)
+    suppressed: dict[tuple, int] = field(default_factory=dict)
+
+    def allow(self, key: tuple, event_time: float, seconds: float) -> int | None:
+        """None when ``key`` is cooling down; else how many detections it suppressed since its last alert."""
+        previous = self.last.get(key)
+        if previous is not None and event_time - previous < seconds:
+            self.suppressed[key] = self.suppressed.get(key, 0) + 1
+            return None
+        self.last[key] = event_time
+        return self.suppressed.pop(key, 0)
+
+    def get_state(self, series) -> list:
+        """The entries of ``series`` (model, version, signal), for a partition's checkpoint."""
+        mine = {(s.model, s.model_version, s.signal) for s in series}
+        return [[list(k), t] for k, t in self.last.items() if k[:3] in mine]
+
+    def restore(self, entries: list) -> None:
+        for key, t in entries:
+            key = tuple(key)
+            self.last[key] = max(t, self.last.get(key, t))
+
+
+class Publisher:
+    """Produces alerts and dead letters, and tracks what the broker has not acknowledged."""
+
+    def __init__(self, producer, alerts_topic: str, dlq_topic: str, metrics):
+        self.producer = producer
+        self.alerts_topic = alerts_topic
+        self.dlq_topic = dlq_topic
+        self.metrics = metrics
+        self.failed: list[str] = []
+
+    def _delivered(self, err, msg) -> None:
+        if err is not None:
+            self.metrics.publish_errors.labels(msg.topic()).inc()
+            self.failed.append(f"{msg.topic()}: {err}")
+
+    def alert(self, alert: DriftAlert) -> None:
+        self.produce(self.alerts_topic, alert.model_dump_json().encode(), alert.model.encode(), None)
+
+    def dead_letter(self, msg, reason: str, message: str) -> None:
+        timestamp_type, timestamp = msg.timestamp()
+        headers = list(msg.headers() or [])
+        headers += [
+            (H_TOPIC, msg.topic().encode()),
+            (H_PARTITION, str(msg.partition()).encode()),
+            (H_OFFSET, str(msg.offset()).encode()),
+            (H_TIMESTAMP, str(timestamp).encode()),
+            (H_REASON, reason.encode()),
+            (H_MESSAGE, message[:1000].encode("utf-8", "replace")),
+        ]
+        self.produce(self.dlq_topic, msg.value(), msg.key(), headers)
+
+    def produce(self, topic: str, value, key, headers=None) -> None:
+        while True:
+            try:
+                self.producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self._delivered)
+                return
+            except BufferError:
+                # The local queue is full: serve delivery reports until there is room.
+                self.producer.poll(0.1)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until every record is acknowledged; raise if any was not."""
+        remaining = self.producer.flush(timeout)
+        if remaining:
+            raise PublishError(f"{remaining} records not acknowledged within {timeout}s")
+        if self.failed:
+            failed, self.failed = self.failed, []
+            raise PublishError(f"{len(failed)} records failed: {failed[:3]}")
+
+
+class PublishError(RuntimeError):
+    pass
+
+
+def build_alert(*, series, spec, detection, event, msg, reference, event_time: float, suppressed: int) -> DriftAlert:
+    """The alert for one detection on the record ``msg`` carrying ``event``."""
+    return DriftAlert(
+        alert_id=alert_id(msg.topic(), msg.partition(), msg.offset(), series.signal, spec.name, detection.severity),
+        model=series.model,
+        model_version=series.model_version,
+        signal=series.signal,
+        kind=series.kind,
+        detector=spec.name,
+        severity=detection.severity,
+        statistic=_finite_or_none(detection.statistic),
+        threshold=_finite_or_none(detection.threshold),
+        event_time=utc(event_time),
+        detected_at=utc(time.time()),
+        window=None,
+        source=AlertSource(topic=msg.topic(), partition=msg.partition(), offset=msg.offset()),
+        details={
+            "event_id": event.event_id,
+            "detector_params": dict(spec.params),
+            "reference": reference,
+            "standardized": series.config.standardize,
+            "suppressed_since_last_alert": suppressed,
+        },
+    )
+
+
+def _finite_or_none(v):
+    return None if v is None or not math.isfinite(v) else float(v)

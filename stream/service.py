@@ -1,0 +1,419 @@
+"""The service loop: consume -> decode -> route -> detect -> publish -> checkpoint -> commit.
+
+Delivery is at-least-once. Offsets are committed only at a checkpoint, after every alert and dead
+letter produced so far has been acknowledged and the detector state of each assigned partition
+(with the offset it corresponds to) has been written to the state topic. A replica that takes a
+partition over, or restarts after a crash, restores that state and resumes from its offset, so
+no alert is lost; records after the checkpoint are processed again and produce the same alert
+ids, which consumers use to deduplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+import zlib
+from collections import Counter as Tally
+
+import numpy as np
+import orjson
+from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from . import decode as dec
+from .metrics import HealthState, Metrics, MetricsServer
+from .monitor import CAPPED, PartitionMonitor, SeriesBudget
+from .publish import Cooldown, Publisher, build_alert
+from .settings import DetectionConfig, Settings
+
+log = logging.getLogger("driftwire")
+
+STATE_FORMAT = 1
+
+
+class FatalError(RuntimeError):
+    """The service cannot go on without risking a lost alert; it exits non-zero and restarts."""
+
+
+def client_config(settings: Settings, config: DetectionConfig, role: str) -> dict:
+    """librdkafka configuration of a consumer or producer: driftwire's defaults, then the
+    environment's ``DRIFTWIRE_KAFKA_*``, then the config file's ``kafka:`` and ``consumer:``/``producer:``."""
+    conf: dict = {"bootstrap.servers": settings.bootstrap_servers}
+    if role == "consumer":
+        conf.update({
+            "group.id": settings.group_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": False,
+        })
+    else:
+        conf.update({"enable.idempotence": True, "acks": "all", "linger.ms": 5, "compression.type": "lz4"})
+    conf.update(settings.kafka_properties())
+    conf.update(config.kafka)
+    conf.update(config.consumer if role == "consumer" else config.producer)
+    return conf
+
+
+def ensure_topics(settings: Settings, config: DetectionConfig) -> None:
+    """Create driftwire's topics where missing (the state topic compacted)."""
+    admin_conf = {k: v for k, v in client_config(settings, config, "producer").items()
+                  if k not in ("enable.idempotence", "acks", "linger.ms", "compression.type")}
+    admin = AdminClient(admin_conf)
+    n = settings.topic_partitions
+    wanted = [
+        NewTopic(settings.predictions_topic, n),
+        NewTopic(settings.features_topic, n),
+        NewTopic(settings.labels_topic, n),
+        NewTopic(settings.alerts_topic, n),
+        NewTopic(settings.dlq_topic, n),
+        NewTopic(settings.state_topic, n, config={"cleanup.policy": "compact"}),
+    ]
+    existing = admin.list_topics(timeout=10).topics
+    missing = [t for t in wanted if t.topic not in existing]
+    for topic, future in admin.create_topics(missing).items() if missing else []:
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+
+
+class _Routed:
+    """One partition's share of a batch: flat (series, value) arrays and where each came from."""
+
+    __slots__ = ("series", "values", "message", "capped")
+
+    def __init__(self):
+        self.series: list[int] = []
+        self.values: list[float] = []
+        self.message: list[int] = []
+        self.capped = 0
+
+
+class DriftService:
+    """driftwire's consumer service. ``run()`` blocks until ``stop()`` or SIGTERM/SIGINT."""
+
+    def __init__(self, settings: Settings, config: DetectionConfig | None = None, metrics: Metrics | None = None):
+        self.settings = settings
+        self.config = config or DetectionConfig()
+        self.metrics = metrics or Metrics(max_models=settings.max_models)
+        self.health = HealthState()
+        self.budget = SeriesBudget(settings.max_series)
+        self.monitors: dict[tuple[str, int], PartitionMonitor] = {}
+        # One cooldown for the whole replica: a model whose events spread over several
+        # partitions drifts in all of them at once, and one alert says so.
+        self.cooldown = Cooldown()
+        self._shapes: dict[tuple[str, int], dict] = {}
+        self._kind = {settings.predictions_topic: dec.PREDICTION, settings.features_topic: dec.FEATURE}
+        self._allowed = frozenset(self.config.allowed_models)
+        self._stop = threading.Event()
+        self._consumer: Consumer | None = None
+        self._producer: Producer | None = None
+        self._publisher: Publisher | None = None
+        self._http: MetricsServer | None = None
+        self._last_checkpoint = 0.0
+        self._last_lag = 0.0
+        self._last_stats = 0.0
+        self.metrics_port: int | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def stop(self, *_args) -> None:
+        self._stop.set()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def start_metrics_server(self) -> int:
+        self._http = MetricsServer(self.metrics, self.health, self.settings.metrics_host, self.settings.metrics_port)
+        self._http.start()
+        self.metrics_port = self._http.port
+        return self.metrics_port
+
+    def run(self) -> int:
+        """Consume until stopped; returns the exit code (0 after a clean stop)."""
+        s = self.settings
+        if self._http is None:
+            self.start_metrics_server()
+        if s.auto_create_topics:
+            ensure_topics(s, self.config)
+        self._producer = Producer(client_config(s, self.config, "producer"))
+        self._publisher = Publisher(self._producer, s.alerts_topic, s.dlq_topic, self.metrics)
+        self._consumer = Consumer(client_config(s, self.config, "consumer"))
+        self._consumer.subscribe(s.input_topics, on_assign=self._on_assign, on_revoke=self._on_revoke,
+                                 on_lost=self._on_lost)
+        log.info("consuming %s from %s as group %s; metrics on :%s/metrics",
+                 s.input_topics, s.bootstrap_servers, s.group_id, self.metrics_port)
+        try:
+            while not self._stop.is_set():
+                msgs = self._consumer.consume(s.batch_size, s.batch_timeout)
+                self.health.connected = True
+                if msgs:
+                    self.process(msgs)
+                self._producer.poll(0)
+                self._maybe_checkpoint()
+                self._maybe_report()
+            self.checkpoint()
+            return 0
+        finally:
+            self.health.alive = False
+            self._consumer.close()
+            self._producer.flush(10)
+            if self._http:
+                self._http.stop()
+
+    # -- rebalance -----------------------------------------------------------------------
+    def _on_assign(self, consumer, partitions) -> None:
+        snapshots = self._read_checkpoints({(tp.topic, tp.partition) for tp in partitions})
+        for tp in partitions:
+            key = (tp.topic, tp.partition)
+            monitor = PartitionMonitor(tp.topic, tp.partition, self.config, self.budget)
+            snap = snapshots.get(key)
+            if snap is not None:
+                monitor.set_state(snap["monitor"])
+                self.cooldown.restore(snap["cooldown"])
+                tp.offset = snap["offset"]
+                log.info("restored %s[%d]: %d series, resuming at offset %d",
+                         tp.topic, tp.partition, len(monitor.series), snap["offset"])
+            self.monitors[key] = monitor
+            self._shapes[key] = {}
+        consumer.assign(partitions)
+        self.health.assigned = bool(self.monitors)
+        self.metrics.assigned_partitions.set(len(self.monitors))
+        self.metrics.series_tracked.set(self.budget.used)
+
+    def _on_revoke(self, consumer, partitions) -> None:
+        try:
+            self.checkpoint([(tp.topic, tp.partition) for tp in partitions])
+        finally:
+            self._drop(partitions)
+
+    def _on_lost(self, consumer, partitions) -> None:
+        # Another replica owns these now: its checkpoint, not ours, is authoritative.
+        self._drop(partitions)
+
+    def _drop(self, partitions) -> None:
+        for tp in partitions:
+            key = (tp.topic, tp.partition)
+            monitor = self.monitors.pop(key, None)
+            if monitor is not None:
+                monitor.close()
+            self._shapes.pop(key, None)
+            self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
+        for shapes in self._shapes.values():
+            shapes.clear()  # series the cap turned away may fit now
+        self.health.assigned = bool(self.monitors)
+        self.metrics.assigned_partitions.set(len(self.monitors))
+        self.metrics.series_tracked.set(self.budget.used)
+
+    # -- the batch -----------------------------------------------------------------------
+    def process(self, msgs) -> None:
+        """Decode, route, detect and publish one consumed batch."""
+        started = time.perf_counter()
+        routed: dict[tuple[str, int], _Routed] = {}
+        events: list = [None] * len(msgs)
+        counts: Tally = Tally()
+        for i, msg in enumerate(msgs):
+            err = msg.error()
+            if err is not None:
+                if err.fatal():
+                    raise FatalError(f"consumer error: {err}")
+                log.warning("consumer error: %s", err)
+                continue
+            topic = msg.topic()
+            key = (topic, msg.partition())
+            monitor = self.monitors.get(key)
+            if monitor is None:
+                continue  # a record of a partition revoked during this batch
+            try:
+                event = dec.decode(msg.value(), self._kind[topic], self.settings.max_message_bytes)
+                if self._allowed and event.model not in self._allowed:
+                    raise dec.InvalidEvent(dec.UNKNOWN_MODEL, f"model {event.model!r} is not in allowed_models")
+            except dec.InvalidEvent as exc:
+                self.metrics.invalid_events.labels(topic, exc.reason).inc()
+                self._publisher.dead_letter(msg, exc.reason, exc.message)
+                continue
+            events[i] = event
+            counts[(topic, event.model)] += 1
+            part = routed.get(key)
+            if part is None:
+                part = routed[key] = _Routed()
+            self._route(monitor, self._shapes[key], event, i, part)
+        for (topic, model), n in counts.items():
+            self.metrics.events.labels(topic, self.metrics.model_label(model)).inc(n)
+        for key, part in routed.items():
+            if part.capped:
+                self.metrics.series_dropped.inc(part.capped)
+            if part.values:
+                self._detect(key, part, msgs, events)
+        self.metrics.series_tracked.set(self.budget.used)
+        self.metrics.batch_events.observe(len(msgs))
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    def _route(self, monitor: PartitionMonitor, shapes: dict, event, index: int, part: _Routed) -> None:
+        """Append the event's numeric signals to the partition's flat arrays."""
+        features = event.features
+        shape_key = (event.model, event.model_version, tuple(features))
+        ids = shapes.get(shape_key)
+        if ids is None:
+            # Series ids per feature position, resolved once per event shape.
+            ids = shapes[shape_key] = [monitor.series_id(event.model, event.model_version, n) for n in features]
+        pairs = zip(ids, features.values())
+        if event.prediction is not None:
+            outputs = [(monitor.series_id(event.model, event.model_version, "prediction"), event.prediction)]
+            if event.score is not None:
+                outputs.append((monitor.series_id(event.model, event.model_version, "score"), event.score))
+            pairs = [*pairs, *outputs]
+        for sid, value in pairs:
+            t = type(value)
+            if t is float or t is int:
+                if sid >= 0:
+                    part.series.append(sid)
+                    part.values.append(value)
+                    part.message.append(index)
+                elif sid == CAPPED:
+                    part.capped += 1
+
+    def _detect(self, key, part: _Routed, msgs, events) -> None:
+        monitor = self.monitors[key]
+        series_ids = np.array(part.series, dtype=np.int64)
+        values = np.array(part.values, dtype=np.float64)
+        for d in monitor.observe(series_ids, values):
+            index = part.message[d.position]
+            msg, event = msgs[index], events[index]
+            series = monitor.series[d.series]
+            spec = monitor.specs[d.detector]
+            event_time = event.timestamp if event.timestamp is not None else msg.timestamp()[1] / 1000.0
+            model_label = self.metrics.model_label(series.model)
+            self.metrics.drift_detections.labels(model_label, series.signal, spec.name, series.kind, d.severity).inc()
+            if d.severity == "critical":
+                self.metrics.last_drift.labels(model_label, series.model_version, series.signal, spec.name).set(event_time)
+            suppressed = self.cooldown.allow(
+                (series.model, series.model_version, series.signal, spec.name, d.severity),
+                event_time, series.config.cooldown,
+            )
+            if suppressed is None:
+                self.metrics.alerts_suppressed.labels(model_label, series.signal, spec.name).inc()
+                continue
+            alert = build_alert(
+                series=series, spec=spec, detection=d, event=event, msg=msg,
+                reference=monitor.reference(d.series), event_time=event_time, suppressed=suppressed,
+            )
+            self._publisher.alert(alert)
+            self.metrics.drift_alerts.labels(model_label, series.signal, spec.name, series.kind).inc()
+            log.info("drift: model=%s version=%s signal=%s detector=%s severity=%s offset=%s[%d]@%d",
+                     series.model, series.model_version, series.signal, spec.name, d.severity,
+                     msg.topic(), msg.partition(), msg.offset())
+
+    # -- periodic work -------------------------------------------------------------------
+    def _maybe_checkpoint(self) -> None:
+        if time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_interval:
+            self.checkpoint()
+
+    def checkpoint(self, keys=None) -> None:
+        """Flush, write detector state with its offsets, then commit those offsets."""
+        self._last_checkpoint = time.monotonic()
+        keys = list(self.monitors) if keys is None else [k for k in keys if k in self.monitors]
+        if not keys or self._consumer is None:
+            return
+        self._publisher.flush()
+        positions = self._consumer.position([TopicPartition(t, p) for t, p in keys])
+        commits = []
+        for tp in positions:
+            if tp.offset == OFFSET_INVALID or tp.offset < 0:
+                continue  # nothing consumed yet on this partition
+            key = (tp.topic, tp.partition)
+            self._write_checkpoint(key, tp.offset)
+            commits.append(TopicPartition(tp.topic, tp.partition, tp.offset))
+        if not commits:
+            return
+        try:
+            self._publisher.flush()
+        except Exception:
+            self.metrics.checkpoints.labels("failed").inc()
+            raise
+        self._consumer.commit(offsets=commits, asynchronous=False)
+        self.metrics.checkpoints.labels("ok").inc()
+
+    def _checkpoint_key(self, key: tuple[str, int]) -> bytes:
+        return f"{self.settings.group_id}/{key[0]}/{key[1]}".encode()
+
+    def _write_checkpoint(self, key, offset: int) -> None:
+        snapshot = {
+            "format": STATE_FORMAT,
+            "offset": offset,
+            "monitor": self.monitors[key].get_state(),
+            "cooldown": self.cooldown.get_state(self.monitors[key].series),
+        }
+        self._publisher.produce(self.settings.state_topic, zlib.compress(orjson.dumps(snapshot)),
+                                    self._checkpoint_key(key))
+
+    def _read_checkpoints(self, keys: set[tuple[str, int]]) -> dict:
+        """The newest checkpoint of each of ``keys`` on the state topic (read to its end)."""
+        wanted = {self._checkpoint_key(k): k for k in keys}
+        found: dict[tuple[str, int], dict] = {}
+        conf = client_config(self.settings, self.config, "consumer")
+        conf.update({"group.id": f"{self.settings.group_id}-state-reader", "enable.auto.commit": False})
+        reader = Consumer(conf)
+        try:
+            meta = reader.list_topics(self.settings.state_topic, timeout=10).topics.get(self.settings.state_topic)
+            if meta is None or meta.error is not None:
+                return found
+            ends = {}
+            for p in meta.partitions:
+                low, high = reader.get_watermark_offsets(TopicPartition(self.settings.state_topic, p), timeout=10)
+                if high > low:
+                    ends[p] = high
+            if not ends:
+                return found
+            reader.assign([TopicPartition(self.settings.state_topic, p, 0) for p in ends])
+            while ends:
+                for msg in reader.consume(1000, 1.0):
+                    if msg.error() is not None:
+                        continue
+                    if msg.offset() + 1 >= ends.get(msg.partition(), 0):
+                        ends.pop(msg.partition(), None)
+                    k = wanted.get(msg.key())
+                    if k is not None:
+                        found[k] = orjson.loads(zlib.decompress(msg.value()))
+        finally:
+            reader.close()
+        return found
+
+    def _maybe_report(self) -> None:
+        now = time.monotonic()
+        if now - self._last_lag >= self.settings.lag_interval:
+            self._last_lag = now
+            self._report_lag()
+        if now - self._last_stats >= 1.0:
+            self._last_stats = now
+            self._report_statistics()
+
+    def _report_lag(self) -> None:
+        tps = [TopicPartition(t, p) for t, p in self.monitors]
+        if not tps:
+            return
+        for tp in self._consumer.position(tps):
+            try:
+                _, high = self._consumer.get_watermark_offsets(tp, timeout=1.0)
+            except KafkaException as exc:
+                log.warning("watermarks of %s[%d]: %s", tp.topic, tp.partition, exc)
+                continue
+            position = tp.offset if tp.offset >= 0 else None
+            if position is None:
+                committed = self._consumer.committed([tp], timeout=1.0)[0].offset
+                position = committed if committed >= 0 else 0
+            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(high - position, 0))
+
+    def _report_statistics(self) -> None:
+        gauge, thresholds = self.metrics.drift_statistic, self.metrics.drift_threshold
+        for monitor in self.monitors.values():
+            for series, spec, statistic, threshold in monitor.statistics():
+                labels = (self.metrics.model_label(series.model), series.model_version, series.signal, spec.name)
+                gauge.labels(*labels).set(statistic)
+                if threshold is not None:
+                    thresholds.labels(*labels).set(threshold)
+

@@ -1,0 +1,217 @@
+"""Service settings (environment, prefix ``DRIFTWIRE_``) and the detection config file.
+
+Settings say where the bus is and how the service runs; the config file (``--config``, YAML or
+JSON) says what to detect: which detectors, with which parameters, on which model and signal.
+
+Any librdkafka property passes through to the clients, so driftwire runs on a secured cluster:
+
+- in the environment, ``DRIFTWIRE_KAFKA_<PROPERTY>`` with dots written as underscores, e.g.
+  ``DRIFTWIRE_KAFKA_SECURITY_PROTOCOL=SASL_SSL``, ``DRIFTWIRE_KAFKA_SASL_MECHANISM=SCRAM-SHA-512``;
+- in the config file, under ``kafka:`` (both clients), ``consumer:`` or ``producer:`` with the
+  property names as librdkafka spells them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+KAFKA_ENV_PREFIX = "DRIFTWIRE_KAFKA_"
+
+
+class Settings(BaseSettings):
+    """How the service connects and runs. Every field is also ``DRIFTWIRE_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTWIRE_", extra="ignore")
+
+    bootstrap_servers: str = Field("localhost:9092", description="Kafka bootstrap servers")
+    group_id: str = Field("driftwire", description="consumer group; replicas share it")
+    predictions_topic: str = "predictions"
+    features_topic: str = "features"
+    labels_topic: str = "labels"
+    alerts_topic: str = "drift-alerts"
+    dlq_topic: str = "drift-dlq"
+    state_topic: str = Field(
+        "driftwire-state", description="compacted topic of detector checkpoints, key = group/topic/partition"
+    )
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = Field(9108, description="port of /metrics, /healthz and /readyz; 0 = any free port")
+    config: Path | None = Field(None, description="detection config file (YAML or JSON)")
+
+    batch_size: int = Field(5000, ge=1, description="most messages taken per consume call")
+    batch_timeout: float = Field(0.5, gt=0, description="seconds a consume call waits for a batch")
+    max_message_bytes: int = Field(
+        1_048_576, ge=1, description="larger input messages are dead-lettered as oversized"
+    )
+    checkpoint_interval: float = Field(
+        10.0, ge=0, description="seconds between detector checkpoints to the state topic; 0 = every batch"
+    )
+    lag_interval: float = Field(5.0, gt=0, description="seconds between consumer-lag readings")
+    max_series: int = Field(
+        20_000, ge=1, description="cap on tracked (model, version, signal) series; more are counted and dropped"
+    )
+    max_models: int = Field(1_000, ge=1, description="cap on distinct model label values in metrics")
+    auto_create_topics: bool = Field(True, description="create missing topics at start-up")
+    topic_partitions: int = Field(3, ge=1, description="partitions of topics driftwire creates")
+
+    @property
+    def input_topics(self) -> list[str]:
+        return [self.predictions_topic, self.features_topic]
+
+    def kafka_properties(self) -> dict[str, str]:
+        """librdkafka properties from ``DRIFTWIRE_KAFKA_*`` environment variables."""
+        props = {}
+        for key, value in os.environ.items():
+            if key.startswith(KAFKA_ENV_PREFIX) and len(key) > len(KAFKA_ENV_PREFIX):
+                props[key[len(KAFKA_ENV_PREFIX):].lower().replace("_", ".")] = value
+        return props
+
+
+class DetectorSpec(BaseModel):
+    """One detector on a signal: a registry name (or ``river:<Class>``) and its parameters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    #: severity of its drift alerts; detectors with a warning zone also publish warnings.
+    severity: str = "critical"
+
+    @field_validator("severity")
+    @classmethod
+    def _severity(cls, v: str) -> str:
+        if v not in ("warning", "critical"):
+            raise ValueError("severity must be 'warning' or 'critical'")
+        return v
+
+    def key(self) -> tuple:
+        """Identity of the detector bank this spec runs in."""
+        return detector_key(self.name, self.params)
+
+
+def detector_key(name: str, params: dict) -> tuple:
+    """A hashable identity of a detector: its name and parameters."""
+    return (name, tuple(sorted((k, repr(v)) for k, v in params.items())))
+
+
+# Defaults for standardized signals (zero mean, unit std after the warm-up): river's
+# Page-Hinkley defaults (delta=0.005, threshold=50) raise ~5 false alarms per 20k N(0,1) values;
+# delta=0.1, threshold=100 keeps the false-alarm rate negligible across thousands of series and
+# still catches a 0.5 std shift within a few hundred values.
+DEFAULT_DETECTORS = (
+    DetectorSpec(name="adwin", params={"delta": 0.002}),
+    DetectorSpec(name="page_hinkley", params={"delta": 0.1, "threshold": 100.0}),
+)
+
+
+class SignalConfig(BaseModel):
+    """What runs on one signal. Fields left unset inherit from the model's, then the global defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool | None = None
+    detectors: list[DetectorSpec] | None = None
+    #: standardize with the warm-up's mean and std, so detector thresholds are in std units.
+    standardize: bool | None = None
+    #: values that build the reference mean/std before detection starts.
+    warmup: int | None = Field(None, ge=2)
+    #: seconds between two alerts of one (model, version, signal, detector).
+    cooldown: float | None = Field(None, ge=0)
+
+
+class ResolvedSignalConfig(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool
+    detectors: tuple[DetectorSpec, ...]
+    standardize: bool
+    warmup: int
+    cooldown: float
+
+
+GLOBAL_DEFAULTS = ResolvedSignalConfig(
+    enabled=True, detectors=DEFAULT_DETECTORS, standardize=True, warmup=1000, cooldown=300.0
+)
+
+
+class ModelConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    defaults: SignalConfig = Field(default_factory=SignalConfig)
+    signals: dict[str, SignalConfig] = Field(default_factory=dict)
+
+
+class DetectionConfig(BaseModel):
+    """The ``--config`` file.
+
+    Example (YAML)::
+
+        defaults:
+          detectors:
+            - {name: adwin, params: {delta: 0.002}}
+            - {name: page_hinkley, params: {delta: 0.1, threshold: 100}}
+          warmup: 1000
+          cooldown: 300
+        models:
+          fraud:
+            signals:
+              amount: {detectors: [{name: cusum, params: {h: 10}}]}
+              user_id: {enabled: false}
+        allowed_models: []          # empty: any model is watched
+        kafka: {security.protocol: SASL_SSL}
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    defaults: SignalConfig = Field(default_factory=SignalConfig)
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    #: when non-empty, events of other models are dead-lettered as unknown_model.
+    allowed_models: list[str] = Field(default_factory=list)
+    kafka: dict[str, str] = Field(default_factory=dict)
+    consumer: dict[str, str] = Field(default_factory=dict)
+    producer: dict[str, str] = Field(default_factory=dict)
+
+    def resolve(self, model: str, signal: str) -> ResolvedSignalConfig:
+        """The effective config of one signal: signal, then model defaults, then global defaults."""
+        layers = [self.defaults]
+        model_cfg = self.models.get(model)
+        if model_cfg is not None:
+            layers += [model_cfg.defaults, model_cfg.signals.get(signal, SignalConfig())]
+        merged = GLOBAL_DEFAULTS.model_dump()
+        for layer in layers:
+            merged.update(layer.model_dump(exclude_none=True))
+        merged["detectors"] = tuple(DetectorSpec.model_validate(d) for d in merged["detectors"])
+        return ResolvedSignalConfig(**merged)
+
+    def check_detectors(self) -> None:
+        """Build every configured detector once, so a bad name or parameter fails at start-up."""
+        from driftwire.detectors import make
+
+        specs = list(self.defaults.detectors or [])
+        for model_cfg in self.models.values():
+            specs += model_cfg.defaults.detectors or []
+            for signal_cfg in model_cfg.signals.values():
+                specs += signal_cfg.detectors or []
+        for spec in specs:
+            try:
+                make(spec.name, **spec.params)
+            except Exception as exc:
+                raise ValueError(f"detector {spec.name!r} with {spec.params}: {exc}") from exc
+
+
+def load_config(path: str | Path | None) -> DetectionConfig:
+    """Read a detection config file (YAML or JSON; JSON is YAML); None gives the defaults."""
+    if path is None:
+        return DetectionConfig()
+    text = Path(path).read_text()
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: the config must be a mapping, got {type(data).__name__}")
+    config = DetectionConfig.model_validate(data)
+    config.check_detectors()
+    return config
