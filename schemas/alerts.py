@@ -57,7 +57,10 @@ class DriftAlert(BaseModel):
 
     alert_id: NonEmptyStr = Field(
         default_factory=lambda: str(uuid.uuid4()),
-        description="Identifier of this alert, a random UUID4 unless the publisher sets one; consumers can deduplicate on it.",
+        description=(
+            "Identifier of this alert. driftwire derives it (UUID5) from the triggering record and the "
+            "detector, so an alert republished after a restart keeps its id: deduplicate on it."
+        ),
     )
     model: NonEmptyStr = Field(description="Name of the model whose signal changed.")
     model_version: NonEmptyStr = Field(description='Version of that model ("unknown" when its events gave none).')

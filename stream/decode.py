@@ -9,7 +9,6 @@ with one of a fixed set of reasons, the label of ``driftwire_invalid_events_tota
 from __future__ import annotations
 
 import json
-import math
 from datetime import datetime
 
 import orjson
@@ -171,7 +170,3 @@ def decode(value: bytes | None, kind: str, max_bytes: int) -> Event:
     if len(value) > max_bytes:
         raise InvalidEvent(OVERSIZED, f"message of {len(value)} bytes exceeds max_message_bytes={max_bytes}")
     return check_event(parse_json(value), kind)
-
-
-def is_finite_number(v) -> bool:
-    return _is_number(v) and math.isfinite(v)

@@ -1,0 +1,124 @@
+"""Crash and shutdown: `driftwire run` as a real process, killed with SIGKILL or stopped with SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import orjson
+import pytest
+import yaml
+
+from driftwire.stream import simulate
+from driftwire.stream.broker import FAST_GROUP_CONFIG, free_port
+from driftwire.stream.service import ensure_topics
+
+from .conftest import committed_total, fast_config, read_topic, wait_until
+from .test_service import NUMERIC_MODEL, metric_samples, produce_events, simulated, total
+
+pytestmark = pytest.mark.broker
+
+
+def start_service(settings, config_path, log_path, **env_overrides) -> subprocess.Popen:
+    env = dict(os.environ)
+    env.update({
+        "DRIFTWIRE_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "DRIFTWIRE_GROUP_ID": settings.group_id,
+        "DRIFTWIRE_PREDICTIONS_TOPIC": settings.predictions_topic,
+        "DRIFTWIRE_FEATURES_TOPIC": settings.features_topic,
+        "DRIFTWIRE_ALERTS_TOPIC": settings.alerts_topic,
+        "DRIFTWIRE_DLQ_TOPIC": settings.dlq_topic,
+        "DRIFTWIRE_STATE_TOPIC": settings.state_topic,
+        "DRIFTWIRE_LABELS_TOPIC": settings.labels_topic,
+        "DRIFTWIRE_METRICS_PORT": "0",
+        "DRIFTWIRE_CHECKPOINT_INTERVAL": "0.5",
+        # Small batches, so a kill lands between checkpoints with work in flight.
+        "DRIFTWIRE_BATCH_SIZE": "500",
+        **env_overrides,
+    })
+    log = open(log_path, "ab")
+    return subprocess.Popen([sys.executable, "-m", "driftwire.stream.cli", "run", "--config", str(config_path)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def write_config(tmp_path, **extra):
+    path = tmp_path / "driftwire.yaml"
+    data = {"consumer": {k: str(v) for k, v in FAST_GROUP_CONFIG.items()}, **extra}
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def alert_ids(settings) -> set[str]:
+    return {orjson.loads(r.value())["alert_id"] for r in read_topic(settings.bootstrap_servers, settings.alerts_topic)}
+
+
+def test_sigkill_mid_stream_and_restart_loses_no_alert(settings, names, tmp_path):
+    # Every detection alerts (no cooldown), so the alerts are a deterministic function of the log.
+    config_path = write_config(tmp_path, defaults={"cooldown": 0, "warmup": 300})
+    ensure_topics(settings, fast_config())
+    drifts = [simulate.Drift("pricing", "f1", start=4_000, shift=1.0),
+              simulate.Drift("pricing", "f6", start=9_000, shift=-1.5, scale=2.0)]
+    events = simulated(15_000, drifts=drifts, models=(NUMERIC_MODEL,))
+    produce_events(settings.bootstrap_servers, settings.predictions_topic, events)
+    topics = [settings.predictions_topic]
+
+    # The reference: one uninterrupted run, in its own group and with its own alert topic.
+    reference = settings.model_copy(update={"group_id": names["group_id"] + "-ref",
+                                            "alerts_topic": names["alerts_topic"] + "-ref",
+                                            "state_topic": names["state_topic"] + "-ref"})
+    proc = start_service(reference, config_path, tmp_path / "reference.log")
+    try:
+        wait_until(lambda: committed_total(reference.bootstrap_servers, reference.group_id, topics) == len(events),
+                   120, interval=0.5, what="the reference run to commit everything")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    expected = alert_ids(reference)
+    assert len(expected) >= 2, "the injected drifts should alert"
+
+    # The crashing run: killed twice mid-stream, restarted each time.
+    for kill_at in (len(events) // 4, len(events) // 2):
+        proc = start_service(settings, config_path, tmp_path / "crash.log")
+        wait_until(lambda: committed_total(settings.bootstrap_servers, settings.group_id, topics) >= kill_at,
+                   120, interval=0.05, what=f"commits past {kill_at}")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    proc = start_service(settings, config_path, tmp_path / "crash.log")
+    try:
+        wait_until(lambda: committed_total(settings.bootstrap_servers, settings.group_id, topics) == len(events),
+                   120, interval=0.5, what="the restarted run to commit everything")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    got = alert_ids(settings)
+    missing = expected - got
+    assert not missing, f"{len(missing)} of {len(expected)} alerts lost across SIGKILL + restart"
+    assert got == expected, "a replay produces the same alert ids, never new ones"
+
+
+def test_sigterm_flushes_commits_what_was_processed_and_exits_0(settings, tmp_path):
+    config_path = write_config(tmp_path)
+    ensure_topics(settings, fast_config())
+    events = simulated(5_000)
+    produce_events(settings.bootstrap_servers, settings.predictions_topic, events)
+    port = free_port()
+    # No periodic checkpoint: the only commit is the one SIGTERM makes.
+    proc = start_service(settings, config_path, tmp_path / "run.log",
+                         DRIFTWIRE_CHECKPOINT_INTERVAL="3600", DRIFTWIRE_METRICS_PORT=str(port))
+    topics = [settings.predictions_topic]
+    try:
+        wait_until(lambda: _events_total(port) == len(events), 60, interval=0.2, what="all events processed")
+        assert committed_total(settings.bootstrap_servers, settings.group_id, topics) == 0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+    assert code == 0, (tmp_path / "run.log").read_text()[-3000:]
+    assert committed_total(settings.bootstrap_servers, settings.group_id, topics) == len(events)
+
+
+def _events_total(port: int) -> float:
+    try:
+        return total(metric_samples(port), "driftwire_events_total")
+    except OSError:
+        return -1.0

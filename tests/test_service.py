@@ -1,0 +1,190 @@
+"""The service end to end on the real embedded broker: events in, alerts and dead letters out."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+import jsonschema
+import orjson
+import pytest
+from confluent_kafka import Producer
+from prometheus_client.parser import text_string_to_metric_families
+
+from driftwire.schemas import DriftAlert, json_schemas
+from driftwire.stream import simulate
+from driftwire.stream.publish import H_OFFSET, H_PARTITION, H_REASON, H_TOPIC
+from driftwire.stream.service import DriftService, ensure_topics
+
+from .conftest import committed_total, fast_config, read_topic, running, wait_until
+
+pytestmark = pytest.mark.broker
+
+NUMERIC_MODEL = simulate.ModelSpec("pricing", "v7", tuple(
+    simulate.Feature(f"f{i}", dist, a, b) for i, (dist, a, b) in enumerate([
+        ("normal", 0.0, 1.0), ("lognormal", 3.0, 0.6), ("exponential", 12.0, 0.0), ("poisson", 4.0, 0.0),
+        ("uniform", 0.0, 1.0), ("normal", 50_000.0, 9_000.0), ("uniform", -5.0, 5.0), ("lognormal", 0.0, 0.3),
+    ])
+))
+
+
+def produce_events(bootstrap: str, topic: str, events: list[dict]) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
+    simulate.produce(producer, topic, events)
+    assert producer.flush(60) == 0
+
+
+def simulated(n: int, drifts=(), models=(NUMERIC_MODEL,), seed=1) -> list[dict]:
+    sim = simulate.Simulator(models=models, drifts=tuple(drifts), seed=seed, start_time=1.7e9)
+    return [e for _ in range(n // 1000) for e in sim.batch(1000)]
+
+
+def metric_samples(port: int) -> dict:
+    """name -> {labels tuple -> value}, parsed with prometheus_client's own parser."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    out: dict = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out.setdefault(s.name, {})[tuple(sorted(s.labels.items()))] = s.value
+    return out
+
+
+def total(samples: dict, name: str, **labels) -> float:
+    return sum(v for k, v in samples.get(name, {}).items() if all((lk, lv) in k for lk, lv in labels.items()))
+
+
+def caught_up(service: DriftService, n: int):
+    return lambda: total(metric_samples(service.metrics_port), "driftwire_events_total") >= n
+
+
+def test_drift_in_one_feature_raises_a_schema_valid_alert_for_that_feature(settings):
+    config = fast_config()
+    ensure_topics(settings, config)
+    events = simulated(12_000, drifts=[simulate.Drift("pricing", "f5", start=6_000, shift=1.5)])
+    produce_events(settings.bootstrap_servers, settings.predictions_topic, events)
+    with running(DriftService(settings, config)) as service:
+        wait_until(caught_up(service, len(events)), 90, what="all events consumed")
+        alerts = read_topic(settings.bootstrap_servers, settings.alerts_topic, timeout=10)
+    assert alerts, "no alert for a 1.5 std shift"
+    schema = json_schemas()["drift_alert.schema.json"]
+    signals = set()
+    for record in alerts:
+        body = orjson.loads(record.value())
+        jsonschema.validate(body, schema)
+        alert = DriftAlert.model_validate_json(record.value())
+        assert record.key() == b"pricing"
+        assert alert.model == "pricing" and alert.model_version == "v7"
+        assert alert.kind == "data_drift" and alert.severity == "critical"
+        assert alert.source.topic == settings.predictions_topic
+        assert alert.event_time.timestamp() >= 1.7e9
+        signals.add(alert.signal)
+    assert signals == {"f5"}, f"alerts on {signals}, expected only the drifted feature f5"
+
+
+def test_stationary_stream_of_100k_events_with_8_features_raises_no_alert(settings):
+    config = fast_config()
+    ensure_topics(settings, config)
+    events = simulated(100_000, seed=7)
+    produce_events(settings.bootstrap_servers, settings.predictions_topic, events)
+    with running(DriftService(settings, config)) as service:
+        wait_until(caught_up(service, len(events)), 240, what="all events consumed")
+        samples = metric_samples(service.metrics_port)
+    assert total(samples, "driftwire_drift_detections_total") == 0
+    assert total(samples, "driftwire_drift_alerts_total") == 0
+    # 8 features + prediction + score, in each of 3 partitions
+    assert total(samples, "driftwire_series_tracked") == 30
+    assert read_topic(settings.bootstrap_servers, settings.alerts_topic, timeout=3) == []
+
+
+BAD_INPUTS = {
+    "malformed_json": b'{"event_id": "x", "model": "pricing", ',
+    "not_an_object": b"[1, 2, 3]",
+    "missing_field": b'{"event_id": "x", "model": "pricing", "features": {"f0": 1.0}}',
+    "wrong_type": b'{"event_id": "x", "model": "pricing", "prediction": 1, "features": {"f0": [1, 2]}}',
+    "non_finite": b'{"event_id": "x", "model": "pricing", "prediction": 1, "features": {"f0": NaN}}',
+    "invalid_value": b'{"event_id": "", "model": "pricing", "prediction": 1}',
+    "oversized": orjson.dumps({"event_id": "x", "model": "pricing", "prediction": 1,
+                               "features": {"blob": "x" * 5000}}),
+}
+
+
+def test_bad_inputs_are_dead_lettered_with_their_reason_and_valid_events_around_them_count(settings):
+    settings = settings.model_copy(update={"max_message_bytes": 4096})
+    config = fast_config()
+    ensure_topics(settings, config)
+    good = [orjson.dumps(e) for e in simulated(2_000)]
+    stream, expected_reasons = [], []
+    for i, (reason, raw) in enumerate(BAD_INPUTS.items()):
+        stream += good[i * 200:(i + 1) * 200] + [raw]
+        expected_reasons.append(reason)
+    stream += good[len(BAD_INPUTS) * 200:]
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    for i, value in enumerate(stream):
+        # One key for all: every record in one partition, so the order above is the log order.
+        producer.produce(settings.predictions_topic, value=value, key=b"k", headers=[("trace", str(i).encode())])
+    assert producer.flush(30) == 0
+
+    with running(DriftService(settings, config)) as service:
+        wait_until(caught_up(service, len(good)), 60, what="all valid events consumed")
+        samples = metric_samples(service.metrics_port)
+        dead = read_topic(settings.bootstrap_servers, settings.dlq_topic, expect=len(BAD_INPUTS))
+    assert total(samples, "driftwire_events_total", topic=settings.predictions_topic, model="pricing") == len(good)
+    for reason in expected_reasons:
+        assert total(samples, "driftwire_invalid_events_total", reason=reason) == 1, reason
+    assert len(dead) == len(BAD_INPUTS)
+    by_reason = {}
+    for record in dead:
+        headers = {k: v.decode() for k, v in record.headers()}
+        by_reason[headers[H_REASON]] = (record, headers)
+        assert headers[H_TOPIC] == settings.predictions_topic
+        assert "trace" in headers, "the original headers are kept"
+    assert sorted(by_reason) == sorted(expected_reasons)
+    for reason, (record, headers) in by_reason.items():
+        assert record.value() == BAD_INPUTS[reason], "the original bytes are kept"
+        position = int(headers["trace"])
+        assert int(headers[H_OFFSET]) == position and headers[H_PARTITION].isdigit()
+
+
+def test_metrics_parse_and_counters_match_what_was_sent(settings):
+    config = fast_config()
+    ensure_topics(settings, config)
+    events = simulated(6_000)
+    produce_events(settings.bootstrap_servers, settings.predictions_topic, events)
+    produce_values(settings, [b"not json"] * 3)
+    with running(DriftService(settings, config)) as service:
+        wait_until(caught_up(service, len(events)), 60, what="all events consumed")
+        wait_until(lambda: committed_total(settings.bootstrap_servers, settings.group_id,
+                                           [settings.predictions_topic]) == len(events) + 3, 30,
+                   what="offsets committed")
+        samples = metric_samples(service.metrics_port)
+        health = urllib.request.urlopen(f"http://127.0.0.1:{service.metrics_port}/healthz", timeout=5)
+        ready = urllib.request.urlopen(f"http://127.0.0.1:{service.metrics_port}/readyz", timeout=5)
+        assert health.status == 200 and ready.status == 200
+    assert total(samples, "driftwire_events_total", model="pricing") == len(events)
+    assert total(samples, "driftwire_invalid_events_total", reason="malformed_json") == 3
+    assert total(samples, "driftwire_batch_seconds_count") >= 1
+    lag = samples["driftwire_consumer_lag"]
+    assert {dict(k)["topic"] for k in lag} == {settings.predictions_topic}
+    stats = samples["driftwire_drift_statistic"]
+    assert {dict(k)["signal"] for k in stats} >= {f"f{i}" for i in range(8)} | {"prediction", "score"}
+    assert {dict(k)["detector"] for k in stats} == {"adwin", "page_hinkley"}
+
+
+def produce_values(settings, values) -> None:
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    for v in values:
+        producer.produce(settings.predictions_topic, value=v)
+    assert producer.flush(30) == 0
+
+
+def test_readyz_is_503_until_partitions_are_assigned(settings):
+    config = fast_config()
+    service = DriftService(settings, config)
+    port = service.start_metrics_server()
+    try:
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5)
+        assert err.value.code == 503
+        assert urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).status == 200
+    finally:
+        service._http.stop()
