@@ -23,7 +23,8 @@ import copy
 
 import numpy as np
 
-from .base import Detector, as_values, run_bank
+from .base import Detector, as_values
+from .kernels import run_bank
 
 
 class DetectorBank:
@@ -66,10 +67,8 @@ class DetectorBank:
             raise IndexError(f"slot out of range 0..{self._size - 1}")
         drifts = np.empty(values.shape[0], dtype=np.int64)
         warnings = np.empty(values.shape[0], dtype=np.int64)
-        kernel = self.prototype.kernel
         n_drift, n_warn = run_bank(
-            kernel.reset, kernel.step, self._states, self.prototype._params, slots, values,
-            drifts, warnings,
+            self.prototype.kind, self._states, self.prototype._params, slots, values, drifts, warnings
         )
         return drifts[:n_drift].copy(), warnings[:n_warn].copy()
 

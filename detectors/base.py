@@ -7,10 +7,10 @@ A detector is two numba kernels over a float64 state vector and a float64 parame
 - ``step(state, params, x)`` feeds one finite observation and sets ``state[DRIFT]`` and
   ``state[WARNING]`` to 0.0 or 1.0.
 
-The loops in this module drive those kernels: one value (:func:`run_one`), a batch for one
-detector (:func:`run_many`), or a batch for a bank of detectors that share parameters
-(:func:`run_bank`). Like river, a detector that signalled drift rebuilds its state on the next
-observation, so ``drift_detected`` is true for exactly one update. NaN and inf are not
+The loops in :mod:`.kernels` drive those kernels: one value, a batch for one detector, or a
+batch for a bank of detectors that share parameters. Like river, a detector that signalled
+drift rebuilds its state on the next observation, so ``drift_detected`` is true for exactly one
+update. NaN and inf are not
 observations: the loops skip them and count them in ``state[SKIPPED]``.
 
 Keeping state in plain arrays is what makes detectors cheap to batch, to bank (one row per
@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar, NamedTuple
 
-import numba as nb
 import numpy as np
 
 DRIFT = 0
@@ -39,67 +38,6 @@ class Kernel(NamedTuple):
 
     reset: Any
     step: Any
-
-
-@nb.njit(cache=True)
-def _observe(reset, step, state, params, x):
-    if not math.isfinite(x):
-        state[SKIPPED] += 1.0
-        return False
-    if state[DRIFT] != 0.0:
-        state[DRIFT] = 0.0
-        state[WARNING] = 0.0
-        reset(state, params)
-    step(state, params, x)
-    return True
-
-
-@nb.njit(cache=True)
-def run_one(reset, step, state, params, x):
-    """Feed one value; return True when it is an observation that raised drift."""
-    return _observe(reset, step, state, params, x) and state[DRIFT] != 0.0
-
-
-@nb.njit(cache=True)
-def run_many(reset, step, state, params, values, drifts, warnings):
-    """Feed a batch to one detector.
-
-    Writes the batch positions of drifts and warnings into ``drifts`` and ``warnings`` (each at
-    least ``len(values)`` long) and returns how many of each were written.
-    """
-    n_drift = 0
-    n_warn = 0
-    for i in range(values.shape[0]):
-        if not _observe(reset, step, state, params, values[i]):
-            continue
-        if state[DRIFT] != 0.0:
-            drifts[n_drift] = i
-            n_drift += 1
-        if state[WARNING] != 0.0:
-            warnings[n_warn] = i
-            n_warn += 1
-    return n_drift, n_warn
-
-
-@nb.njit(cache=True)
-def run_bank(reset, step, states, params, slots, values, drifts, warnings):
-    """Feed a batch spread over a bank: value ``i`` goes to the detector in row ``slots[i]``.
-
-    Same outputs as :func:`run_many`; positions index the batch.
-    """
-    n_drift = 0
-    n_warn = 0
-    for i in range(values.shape[0]):
-        state = states[slots[i]]
-        if not _observe(reset, step, state, params, values[i]):
-            continue
-        if state[DRIFT] != 0.0:
-            drifts[n_drift] = i
-            n_drift += 1
-        if state[WARNING] != 0.0:
-            warnings[n_warn] = i
-            n_warn += 1
-    return n_drift, n_warn
 
 
 def as_values(values) -> np.ndarray:
@@ -196,9 +134,14 @@ class Detector:
         return det
 
     # -- updates -------------------------------------------------------------------------
+    @property
+    def kind(self) -> int:
+        """The number the batch loops dispatch on."""
+        return _kernels().KINDS[self.name]
+
     def update(self, x: float) -> bool:
         """Feed one value; True when drift is detected on it."""
-        return bool(run_one(self.kernel.reset, self.kernel.step, self._state, self._params, float(x)))
+        return bool(_kernels().run_one(self.kind, self._state, self._params, float(x)))
 
     def update_many(self, values, return_warnings: bool = False):
         """Feed a batch in one numba call.
@@ -209,9 +152,7 @@ class Detector:
         values = as_values(values)
         drifts = np.empty(values.shape[0], dtype=np.int64)
         warnings = np.empty(values.shape[0], dtype=np.int64)
-        n_drift, n_warn = run_many(
-            self.kernel.reset, self.kernel.step, self._state, self._params, values, drifts, warnings
-        )
+        n_drift, n_warn = _kernels().run_many(self.kind, self._state, self._params, values, drifts, warnings)
         if return_warnings:
             return drifts[:n_drift].copy(), warnings[:n_warn].copy()
         return drifts[:n_drift].copy()
@@ -241,3 +182,10 @@ class Detector:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"{type(self).__name__}({args})"
+
+
+def _kernels():
+    # Imported on first use: the loops module imports every detector module, which import this one.
+    from . import kernels
+
+    return kernels

@@ -171,8 +171,9 @@ def _status_line(service, elapsed: float, rate: float, produced: int) -> str:
 def _summary(service, seen: Counter, elapsed: float, produced: int) -> None:
     m = service.metrics
     _out()
-    _out(f"summary after {elapsed:.0f}s: produced {produced} events, consumed "
-         f"{_sum(m, 'driftwire_events_total'):.0f} valid, dead-lettered {_sum(m, 'driftwire_invalid_events_total'):.0f}")
+    _out(f"summary after {elapsed:.0f}s: produced {produced} events, "
+         f"consumed {_sum(m, 'driftwire_events_total'):.0f} valid, "
+         f"dead-lettered {_sum(m, 'driftwire_invalid_events_total'):.0f}")
     _out(f"  detections: {_sum(m, 'driftwire_drift_detections_total'):.0f}, "
          f"alerts published: {_sum(m, 'driftwire_drift_alerts_total'):.0f} "
          f"(suppressed by cooldown: {_sum(m, 'driftwire_drift_alerts_suppressed_total'):.0f})")

@@ -73,7 +73,7 @@ def ensure_topics(settings: Settings, config: DetectionConfig) -> None:
     ]
     existing = admin.list_topics(timeout=10).topics
     missing = [t for t in wanted if t.topic not in existing]
-    for topic, future in admin.create_topics(missing).items() if missing else []:
+    for future in admin.create_topics(missing).values() if missing else []:
         try:
             future.result()
         except KafkaException as exc:
@@ -290,7 +290,8 @@ class DriftService:
             model_label = self.metrics.model_label(series.model)
             self.metrics.drift_detections.labels(model_label, series.signal, spec.name, series.kind, d.severity).inc()
             if d.severity == "critical":
-                self.metrics.last_drift.labels(model_label, series.model_version, series.signal, spec.name).set(event_time)
+                labels = (model_label, series.model_version, series.signal, spec.name)
+                self.metrics.last_drift.labels(*labels).set(event_time)
             suppressed = self.cooldown.allow(
                 (series.model, series.model_version, series.signal, spec.name, d.severity),
                 event_time, series.config.cooldown,

@@ -161,7 +161,7 @@ class Simulator:
         events = []
         names = list(columns)
         rows = zip(*(columns[k] for k in names))
-        for i, (row, s) in enumerate(zip(rows, score.tolist())):
+        for row, s in zip(rows, score.tolist()):
             self._emitted += 1
             events.append({
                 "event_id": uuid.UUID(int=int(self._rng.integers(0, 2**63)) << 64 | self._emitted).hex,

@@ -17,7 +17,9 @@ scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-(10**20), 10**20),
     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5),
 )
-values = st.one_of(scalars, st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=2), st.integers(), max_size=2))
+values = st.one_of(
+    scalars, st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=2), st.integers(), max_size=2)
+)
 timestamps = st.one_of(
     st.none(), st.floats(allow_nan=True), st.integers(0, 2**40), st.booleans(),
     st.sampled_from(["2024-05-01T12:00:00Z", "2024-05-01T12:00:00+02:00", "2024-05-01T12:00:00",

@@ -6,16 +6,25 @@ import os
 import signal
 import subprocess
 import sys
+
 import orjson
 import pytest
 import yaml
 
+from busutil import (
+    NUMERIC_MODEL,
+    committed_total,
+    fast_config,
+    metric_samples,
+    produce_events,
+    read_topic,
+    simulated,
+    total,
+    wait_until,
+)
 from driftwire.stream import simulate
 from driftwire.stream.broker import FAST_GROUP_CONFIG, free_port
 from driftwire.stream.service import ensure_topics
-
-from .conftest import committed_total, fast_config, read_topic, wait_until
-from .test_service import NUMERIC_MODEL, metric_samples, produce_events, simulated, total
 
 pytestmark = pytest.mark.broker
 
@@ -80,7 +89,7 @@ def test_sigkill_mid_stream_and_restart_loses_no_alert(settings, names, tmp_path
     # The crashing run: killed twice mid-stream, restarted each time.
     for kill_at in (len(events) // 4, len(events) // 2):
         proc = start_service(settings, config_path, tmp_path / "crash.log")
-        wait_until(lambda: committed_total(settings.bootstrap_servers, settings.group_id, topics) >= kill_at,
+        wait_until(lambda n=kill_at: committed_total(settings.bootstrap_servers, settings.group_id, topics) >= n,
                    120, interval=0.05, what=f"commits past {kill_at}")
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)

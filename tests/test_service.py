@@ -9,52 +9,25 @@ import jsonschema
 import orjson
 import pytest
 from confluent_kafka import Producer
-from prometheus_client.parser import text_string_to_metric_families
 
+from busutil import (
+    caught_up,
+    committed_total,
+    fast_config,
+    metric_samples,
+    produce_events,
+    read_topic,
+    running,
+    simulated,
+    total,
+    wait_until,
+)
 from driftwire.schemas import DriftAlert, json_schemas
 from driftwire.stream import simulate
 from driftwire.stream.publish import H_OFFSET, H_PARTITION, H_REASON, H_TOPIC
 from driftwire.stream.service import DriftService, ensure_topics
 
-from .conftest import committed_total, fast_config, read_topic, running, wait_until
-
 pytestmark = pytest.mark.broker
-
-NUMERIC_MODEL = simulate.ModelSpec("pricing", "v7", tuple(
-    simulate.Feature(f"f{i}", dist, a, b) for i, (dist, a, b) in enumerate([
-        ("normal", 0.0, 1.0), ("lognormal", 3.0, 0.6), ("exponential", 12.0, 0.0), ("poisson", 4.0, 0.0),
-        ("uniform", 0.0, 1.0), ("normal", 50_000.0, 9_000.0), ("uniform", -5.0, 5.0), ("lognormal", 0.0, 0.3),
-    ])
-))
-
-
-def produce_events(bootstrap: str, topic: str, events: list[dict]) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
-    simulate.produce(producer, topic, events)
-    assert producer.flush(60) == 0
-
-
-def simulated(n: int, drifts=(), models=(NUMERIC_MODEL,), seed=1) -> list[dict]:
-    sim = simulate.Simulator(models=models, drifts=tuple(drifts), seed=seed, start_time=1.7e9)
-    return [e for _ in range(n // 1000) for e in sim.batch(1000)]
-
-
-def metric_samples(port: int) -> dict:
-    """name -> {labels tuple -> value}, parsed with prometheus_client's own parser."""
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    out: dict = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            out.setdefault(s.name, {})[tuple(sorted(s.labels.items()))] = s.value
-    return out
-
-
-def total(samples: dict, name: str, **labels) -> float:
-    return sum(v for k, v in samples.get(name, {}).items() if all((lk, lv) in k for lk, lv in labels.items()))
-
-
-def caught_up(service: DriftService, n: int):
-    return lambda: total(metric_samples(service.metrics_port), "driftwire_events_total") >= n
 
 
 def test_drift_in_one_feature_raises_a_schema_valid_alert_for_that_feature(settings):
