@@ -1,0 +1,179 @@
+"""FHDDM: the Fast Hoeffding Drift Detection Method, on a sliding window."""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+from .base import DRIFT, HEADER, Detector, Kernel
+
+# state layout after the header; the ring buffer of the window ends it
+_HEAD = HEADER  # ring position of the oldest value
+_COUNT = HEADER + 1  # values in the ring
+_SUM = HEADER + 2  # running sum of the ring, added to and subtracted from as river does
+_U = HEADER + 3  # window mean at the last test (for the statistic)
+_U_MAX = HEADER + 4
+_U_SHORT_MAX = HEADER + 5
+_RING = HEADER + 6
+
+# parameter vector; short window 0 means none
+_P_WINDOW, _P_SHORT, _P_EPSILON, _P_EPSILON_SHORT = range(4)
+
+
+@nb.njit(cache=True, inline="always")
+def _reset(state, params):
+    for i in range(HEADER, _RING):
+        state[i] = 0.0
+
+
+@nb.njit(cache=True, inline="always")
+def _short_mean(state, window, short):
+    # Summed oldest first from 0.0 on every test, like river's sum over the window's tail, so
+    # non-binary values give the same rounding.
+    head = state[_HEAD]
+    total = 0.0
+    for j in range(window - short, window):
+        total += state[_RING + int((head + j) % window)]
+    return total / short
+
+
+@nb.njit(cache=True, inline="always")
+def _step(state, params, x):
+    window = params[_P_WINDOW]
+    head = state[_HEAD]
+    count = state[_COUNT]
+    state[_RING + int((head + count) % window)] = x
+    count += 1.0
+    state[_SUM] += x
+    state[DRIFT] = 0.0
+    if count < window:
+        state[_COUNT] = count
+        return
+    u = state[_SUM] / window
+    state[_U] = u
+    if state[_U_MAX] < u:
+        state[_U_MAX] = u
+    drift = state[_U_MAX] - u > params[_P_EPSILON]
+    short = params[_P_SHORT]
+    if short > 0.0:
+        u_s = _short_mean(state, window, short)
+        if state[_U_SHORT_MAX] < u_s:
+            state[_U_SHORT_MAX] = u_s
+        drift = drift or state[_U_SHORT_MAX] - u_s > params[_P_EPSILON_SHORT]
+    state[DRIFT] = 1.0 if drift else 0.0
+    # The oldest value leaves right after the test, so the window is full only while testing.
+    state[_SUM] -= state[_RING + int(head)]
+    state[_HEAD] = (head + 1.0) % window
+    state[_COUNT] = count - 1.0
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+class FHDDM(Detector):
+    """Fast Hoeffding Drift Detection Method: a drop of the windowed mean below its best level.
+
+    FHDDM slides a window of ``sliding_window_size`` values and, once it is full, compares the
+    window mean ``u`` with the largest window mean ``u_max`` seen since the last reset: drift
+    when ``u_max - u`` exceeds the Hoeffding bound ``sqrt(ln(1 / confidence_level) / (2 n))``.
+    With ``short_window_size`` (the stacking variant), the mean of the newest
+    ``short_window_size`` values is tested the same way against its own maximum and bound, which
+    catches abrupt drops sooner. FHDDM has no warning zone.
+
+    The signal is a *drop* of the mean: feed 1 for a correct prediction and 0 for an error to
+    catch a rising error rate (feeding errors as 1 catches a falling error rate instead).
+
+    Values other than 0 and 1: any real value is averaged as it is, as in river. The bound
+    assumes values in ``[0, 1]``; on a wider range it is proportionally too tight.
+
+    :attr:`statistic` is ``u_max - u`` of the long window at its last test, and
+    :attr:`threshold` its bound; the short window, when there is one, has its own, larger bound.
+
+    Parameters
+    ----------
+    sliding_window_size
+        Values in the window; no test happens before it is full.
+    confidence_level
+        The probability of error ``delta`` in Hoeffding's inequality.
+    short_window_size
+        Size of the short window of the stacking variant, at most ``sliding_window_size``; None
+        for the original method.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from driftwire.detectors import FHDDM
+    >>> rng = np.random.default_rng(42)
+    >>> correct = np.concatenate([rng.random(500) < 0.9, rng.random(500) < 0.3])
+    >>> FHDDM().update_many(correct)
+    array([539])
+    >>> FHDDM(short_window_size=20).update_many(correct)
+    array([516])
+
+    References
+    ----------
+    A. Pesaranghader, H. L. Viktor (2016). Fast Hoeffding Drift Detection Method for Evolving
+    Data Streams. ECML PKDD 2016, LNCS 9852, 96-111.
+
+    A. Pesaranghader, H. Viktor, E. Paquet (2018). Reservoir of Diverse Adaptive Learners and
+    Stacking Fast Hoeffding Drift Detection Methods for Evolving Data Streams. Machine Learning
+    107, 1711-1743.
+    """
+
+    name = "fhddm"
+    kernel = Kernel(_reset, _step)
+    statistic_name = "mean_drop"
+
+    def __init__(
+        self,
+        sliding_window_size: int = 100,
+        confidence_level: float = 0.000001,
+        short_window_size: int | None = None,
+    ):
+        if not _is_int(sliding_window_size) or sliding_window_size < 1:
+            raise ValueError(
+                f"sliding_window_size must be a positive integer, got {sliding_window_size!r}"
+            )
+        if not 0 < confidence_level < 1:
+            raise ValueError(f"confidence_level must be in (0, 1), got {confidence_level}")
+        if short_window_size is not None and not (
+            _is_int(short_window_size) and 1 <= short_window_size <= sliding_window_size
+        ):
+            raise ValueError(
+                "short_window_size must be None or an integer in [1, sliding_window_size], "
+                f"got {short_window_size!r}"
+            )
+        super().__init__(
+            sliding_window_size=sliding_window_size,
+            confidence_level=confidence_level,
+            short_window_size=short_window_size,
+        )
+
+    @staticmethod
+    def _epsilon(confidence_level: float, n: int) -> float:
+        return math.sqrt(math.log(1 / confidence_level) / (2 * n))
+
+    def _param_vector(self) -> np.ndarray:
+        p = self.params
+        window = p["sliding_window_size"]
+        short = p["short_window_size"]
+        eps_short = 0.0 if short is None else self._epsilon(p["confidence_level"], short)
+        return np.array(
+            [window, short or 0, self._epsilon(p["confidence_level"], window), eps_short],
+            dtype=np.float64,
+        )
+
+    def _state_size(self) -> int:
+        return _RING + self.params["sliding_window_size"]
+
+    @staticmethod
+    def threshold_of(params) -> float:
+        return float(params[_P_EPSILON])
+
+    @staticmethod
+    def statistic_of(state, params) -> float:
+        """``u_max - u`` for the long window at its last test (0.0 before the window fills)."""
+        return float(state[_U_MAX] - state[_U])

@@ -1,0 +1,193 @@
+"""HDDM_A: Hoeffding-bound drift detection on the running mean (A-test)."""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+from .base import DRIFT, HEADER, WARNING, Detector, Kernel
+
+# state layout after the header: three running means (count, mean) -- the whole stream, the
+# cut point for increases, the cut point for decreases
+_Z_N = HEADER
+_Z_MEAN = HEADER + 1
+_MIN_N = HEADER + 2
+_MIN_MEAN = HEADER + 3
+_MAX_N = HEADER + 4
+_MAX_MEAN = HEADER + 5
+_SIZE = HEADER + 6
+
+# parameter vector: the logarithms are computed once, in Python, as river computes them
+_P_LOG_DRIFT_1, _P_LOG_DRIFT_2, _P_LOG_WARNING_2, _P_TWO_SIDED = range(4)
+
+
+@nb.njit(cache=True, inline="always")
+def _reset(state, params):
+    for i in range(HEADER, _SIZE):
+        state[i] = 0.0
+
+
+@nb.njit(cache=True, inline="always")
+def _hoeffding(n, log_inv_conf):
+    return math.sqrt(1.0 / (2.0 * n) * log_inv_conf)
+
+
+@nb.njit(cache=True, inline="always")
+def _gap_bound(n_cut, n_all, log_two_over_conf):
+    """Bound on the difference between the mean up to the cut and the mean of everything."""
+    m = (n_all - n_cut) / n_cut * (1.0 / n_all)
+    return math.sqrt(m / 2.0 * log_two_over_conf)
+
+
+@nb.njit(cache=True, inline="always")
+def _move_cut_points(state, params):
+    z_n = state[_Z_N]
+    z = state[_Z_MEAN]
+    if state[_MIN_N] == 0.0:
+        state[_MIN_N] = z_n
+        state[_MIN_MEAN] = z
+    if state[_MAX_N] == 0.0:
+        state[_MAX_N] = z_n
+        state[_MAX_MEAN] = z
+    eps_z = _hoeffding(z_n, params[_P_LOG_DRIFT_1])
+    if state[_MIN_MEAN] + _hoeffding(state[_MIN_N], params[_P_LOG_DRIFT_1]) >= z + eps_z:
+        state[_MIN_N] = z_n
+        state[_MIN_MEAN] = z
+    if state[_MAX_MEAN] - _hoeffding(state[_MAX_N], params[_P_LOG_DRIFT_1]) <= z - eps_z:
+        state[_MAX_N] = z_n
+        state[_MAX_MEAN] = z
+
+
+@nb.njit(cache=True, inline="always")
+def _increased(state, log_two_over_conf):
+    if state[_MIN_N] == state[_Z_N]:
+        return False
+    eps = _gap_bound(state[_MIN_N], state[_Z_N], log_two_over_conf)
+    return state[_Z_MEAN] - state[_MIN_MEAN] >= eps
+
+
+@nb.njit(cache=True, inline="always")
+def _decreased(state, log_two_over_conf):
+    if state[_MAX_N] == state[_Z_N]:
+        return False
+    eps = _gap_bound(state[_MAX_N], state[_Z_N], log_two_over_conf)
+    return state[_MAX_MEAN] - state[_Z_MEAN] >= eps
+
+
+@nb.njit(cache=True, inline="always")
+def _step(state, params, x):
+    n = state[_Z_N] + 1.0
+    state[_Z_N] = n
+    state[_Z_MEAN] += (1.0 / n) * (x - state[_Z_MEAN])
+    _move_cut_points(state, params)
+    if _increased(state, params[_P_LOG_DRIFT_2]):
+        state[DRIFT] = 1.0
+        state[WARNING] = 0.0
+    else:
+        state[DRIFT] = 0.0
+        state[WARNING] = 1.0 if _increased(state, params[_P_LOG_WARNING_2]) else 0.0
+    # The decrease test only adds signals: a drift here can come with an increase warning.
+    if params[_P_TWO_SIDED] != 0.0:
+        if _decreased(state, params[_P_LOG_DRIFT_2]):
+            state[DRIFT] = 1.0
+        elif _decreased(state, params[_P_LOG_WARNING_2]):
+            state[WARNING] = 1.0
+
+
+def _check_confidence(name: str, value) -> None:
+    if not 0 < value < 1:
+        raise ValueError(f"{name} must be in (0, 1), got {value}")
+
+
+class HDDM_A(Detector):
+    """HDDM_A: drift when the running mean rises significantly above an earlier cut point.
+
+    The input is a stream of bits, 1 for an error and 0 for a correct prediction. HDDM_A keeps
+    the mean of everything since the last reset and a snapshot of that mean (the cut point)
+    taken where the mean plus its Hoeffding bound was lowest. When the current mean exceeds the
+    snapshot by more than a Hoeffding bound on the difference, at confidence
+    ``drift_confidence``, drift is signalled; at ``warning_confidence``, a warning. With
+    ``two_sided_test`` a second cut point, where the mean minus its bound was highest, also
+    catches decreases.
+
+    Values other than 0 and 1: any real value is averaged as it is, as in river. The bounds
+    assume values in ``[0, 1]``; on a wider range they are proportionally too tight.
+
+    :attr:`statistic` is the estimated increase of the mean since the cut point (with
+    ``two_sided_test``, the larger of increase and decrease); the bound it is compared with
+    depends on the counts, so :attr:`threshold` is None.
+
+    Parameters
+    ----------
+    drift_confidence
+        Confidence level of the drift test (the smaller, the more evidence is needed).
+    warning_confidence
+        Confidence level of the warning test.
+    two_sided_test
+        Also monitor decreases of the mean (by default only increases).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from driftwire.detectors import HDDM_A
+    >>> rng = np.random.default_rng(42)
+    >>> errors = np.concatenate([rng.random(1000) < 0.1, rng.random(1000) < 0.4])
+    >>> hddm = HDDM_A()
+    >>> drifts, warnings = hddm.update_many(errors, return_warnings=True)
+    >>> drifts
+    array([1053])
+    >>> warnings
+    array([1049, 1051, 1052])
+
+    References
+    ----------
+    I. Frias-Blanco, J. del Campo-Avila, G. Ramos-Jimenez, R. Morales-Bueno, A. Ortiz-Diaz,
+    Y. Caballero-Mota (2015). Online and Non-Parametric Drift Detection Methods Based on
+    Hoeffding's Bounds. IEEE Transactions on Knowledge and Data Engineering 27(3), 810-823.
+    """
+
+    name = "hddm_a"
+    kernel = Kernel(_reset, _step)
+    has_warning = True
+    statistic_name = "mean_increase"
+
+    def __init__(
+        self,
+        drift_confidence: float = 0.001,
+        warning_confidence: float = 0.005,
+        two_sided_test: bool = False,
+    ):
+        _check_confidence("drift_confidence", drift_confidence)
+        _check_confidence("warning_confidence", warning_confidence)
+        if not isinstance(two_sided_test, (bool, np.bool_)):
+            raise ValueError(f"two_sided_test must be a bool, got {two_sided_test!r}")
+        super().__init__(
+            drift_confidence=drift_confidence,
+            warning_confidence=warning_confidence,
+            two_sided_test=bool(two_sided_test),
+        )
+
+    def _param_vector(self) -> np.ndarray:
+        p = self.params
+        return np.array(
+            [
+                math.log(1.0 / p["drift_confidence"]),
+                math.log(2.0 / p["drift_confidence"]),
+                math.log(2.0 / p["warning_confidence"]),
+                1.0 if p["two_sided_test"] else 0.0,
+            ],
+            dtype=np.float64,
+        )
+
+    def _state_size(self) -> int:
+        return _SIZE
+
+    @staticmethod
+    def statistic_of(state, params) -> float:
+        """The mean now minus the mean at the increase cut point (and the reverse, two-sided)."""
+        stat = state[_Z_MEAN] - state[_MIN_MEAN]
+        if params[_P_TWO_SIDED] != 0.0:
+            stat = max(stat, state[_MAX_MEAN] - state[_Z_MEAN])
+        return float(stat)
