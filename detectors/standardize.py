@@ -3,20 +3,21 @@
 Real signals come in every scale (an income in tens of thousands, a ratio in [0, 1]); detector
 thresholds such as Page-Hinkley's are in the units of the signal. Each series therefore learns a
 reference mean and standard deviation from its first ``warmup`` values (Welford's algorithm),
-and every later value is passed on as ``(x - mean) / std``, so one set of thresholds, in
-standard deviations, fits every signal. The warm-up values themselves are the reference: they
-are not passed on. A series whose warm-up was constant gets scale 1 (its values pass on as
-``x - mean``), so any later change still shows.
+and values are passed on as ``(x - mean) / std``, so one set of thresholds, in standard
+deviations, fits every signal. The warm-up values are held back until the reference is complete
+and then passed on first, standardized with it: detectors see the whole series, reference
+included, so a change right after the warm-up still shows. A series whose warm-up was constant
+gets scale 1 (its values pass on as ``x - mean``).
 
 >>> import numpy as np
 >>> from driftwire.detectors.standardize import WarmupStandardizer
 >>> scaler = WarmupStandardizer(warmup=4)
 >>> s = scaler.add()
->>> passed, z = scaler.update(np.zeros(6, dtype=np.int64), np.array([1.0, 3.0, 1.0, 3.0, 5.0, 2.0]))
->>> passed
-array([4, 5])
->>> z
-array([2.59807621, 0.        ])
+>>> out = scaler.update(np.zeros(6, dtype=np.int64), np.array([1.0, 3.0, 1.0, 3.0, 5.0, 2.0]))
+>>> out.positions         # the warm-up values are reported at the value that completed it
+array([3, 3, 3, 3, 4, 5])
+>>> out.values.round(3)
+array([-0.866,  0.866, -0.866,  0.866,  2.598,  0.   ])
 >>> scaler.reference(s)
 {'count': 4, 'mean': 2.0, 'std': 1.1547005383792515}
 """
@@ -24,6 +25,7 @@ array([2.59807621, 0.        ])
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numba as nb
 import numpy as np
@@ -61,6 +63,15 @@ def _standardize(refs, slots, values, passed, out):
     return n_passed
 
 
+class Standardized(NamedTuple):
+    """What a batch passes on, in the order detectors must see it: held-back warm-up values of
+    series whose reference completed in this batch first, then the batch's later values."""
+
+    positions: np.ndarray  # batch position of each value (warm-up values: where it completed)
+    slots: np.ndarray
+    values: np.ndarray
+
+
 class WarmupStandardizer:
     """Reference mean/std per series from a warm-up, then standardized values.
 
@@ -74,6 +85,8 @@ class WarmupStandardizer:
         self.warmup = _check_warmup(warmup)
         self._refs = np.zeros((16, _WIDTH), dtype=np.float64)
         self._size = 0
+        # warm-up values held back per series until its reference is complete
+        self._held: dict[int, list[np.ndarray]] = {}
 
     def __len__(self) -> int:
         return self._size
@@ -89,17 +102,48 @@ class WarmupStandardizer:
         self._size += 1
         return slot
 
-    def update(self, slots, values) -> tuple[np.ndarray, np.ndarray]:
-        """Positions of the values past their series' warm-up, and those values standardized.
+    def update(self, slots, values) -> Standardized:
+        """Standardize a batch; ``values[i]`` belongs to series ``slots[i]``.
 
         NaN and inf are neither reference nor passed on.
         """
         values = np.ascontiguousarray(values, dtype=np.float64)
         slots = np.ascontiguousarray(slots, dtype=np.int64)
+        warming_before = self._refs[slots, _N] < self._refs[slots, _WARMUP]
         passed = np.empty(values.shape[0], dtype=np.int64)
         out = np.empty(values.shape[0], dtype=np.float64)
         n = _standardize(self._refs, slots, values, passed, out)
-        return passed[:n].copy(), out[:n].copy()
+        passed = passed[:n]
+        if not warming_before.any():
+            return Standardized(passed, slots[passed], out[:n])
+        held = warming_before & np.isfinite(values)
+        held[passed] = False
+        released = self._hold(np.flatnonzero(held), slots, values)
+        return Standardized(
+            np.concatenate([released.positions, passed]),
+            np.concatenate([released.slots, slots[passed]]),
+            np.concatenate([released.values, out[:n]]),
+        )
+
+    def _hold(self, positions: np.ndarray, slots: np.ndarray, values: np.ndarray) -> Standardized:
+        """Keep this batch's warm-up values; release those of series whose reference is complete."""
+        out_positions, out_slots, out_values = [], [], []
+        for slot in np.unique(slots[positions]).tolist():
+            mine = positions[slots[positions] == slot]
+            self._held.setdefault(slot, []).append(values[mine])
+            ref = self._refs[slot]
+            if ref[_N] < ref[_WARMUP]:
+                continue
+            x = np.concatenate(self._held.pop(slot))
+            if ref[_SCALE_ON] != 0.0:
+                x = (x - ref[_MEAN]) / ref[_SCALE]
+            out_positions.append(np.full(x.shape[0], mine[-1], dtype=np.int64))
+            out_slots.append(np.full(x.shape[0], slot, dtype=np.int64))
+            out_values.append(x)
+        if not out_values:
+            empty = np.empty(0, dtype=np.int64)
+            return Standardized(empty, empty, np.empty(0, dtype=np.float64))
+        return Standardized(np.concatenate(out_positions), np.concatenate(out_slots), np.concatenate(out_values))
 
     def ready(self, slot: int) -> bool:
         return self._refs[slot, _N] >= self._refs[slot, _WARMUP]
@@ -111,11 +155,18 @@ class WarmupStandardizer:
         std = math.sqrt(ref[_M2] / (n - 1)) if n > 1 else 0.0
         return {"count": n, "mean": float(ref[_MEAN]), "std": std}
 
-    def get_state(self, slot: int) -> list:
-        return self._refs[slot].tolist()
+    def get_state(self, slot: int) -> dict:
+        held = self._held.get(slot)
+        return {
+            "reference": self._refs[slot].tolist(),
+            "held": np.concatenate(held).tolist() if held else [],
+        }
 
-    def set_state(self, slot: int, state: list) -> None:
-        self._refs[slot] = state
+    def set_state(self, slot: int, state: dict) -> None:
+        self._refs[slot] = state["reference"]
+        self._held.pop(slot, None)
+        if state["held"]:
+            self._held[slot] = [np.array(state["held"], dtype=np.float64)]
 
 
 def _check_warmup(warmup: int) -> int:

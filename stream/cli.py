@@ -9,10 +9,10 @@ import signal
 import sys
 import threading
 
-from .settings import Settings, load_config
 
+def _settings(args):
+    from .settings import Settings
 
-def _settings(args) -> Settings:
     overrides = {}
     for name in ("bootstrap_servers", "group_id", "metrics_port", "config"):
         value = getattr(args, name, None)
@@ -38,14 +38,22 @@ def _parse_drift(text: str):
         ) from None
 
 
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT, installed before any slow start-up work."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    return stop
+
+
 def cmd_run(args) -> int:
+    stop = _stop_on_signals()
     from .service import DriftService
+    from .settings import load_config
 
     settings = _settings(args)
     config = load_config(settings.config)
-    service = DriftService(settings, config)
-    service.install_signal_handlers()
-    return service.run()
+    return DriftService(settings, config, stop=stop).run()
 
 
 def cmd_simulate(args) -> int:
@@ -58,9 +66,7 @@ def cmd_simulate(args) -> int:
                          **settings.kafka_properties()})
     sim = simulate.Simulator(drifts=tuple(args.drift), seed=args.seed,
                              events_per_second=args.rate or 1000.0)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop = _stop_on_signals()
     topic = args.topic or settings.predictions_topic
     sent = simulate.run(producer, topic, sim, total=args.events, rate=args.rate, stop=stop)
     print(f"produced {sent} events to {topic} on {settings.bootstrap_servers}")
@@ -76,10 +82,8 @@ def cmd_demo(args) -> int:
 def cmd_broker(args) -> int:
     from .broker import EmbeddedBroker
 
+    stop = _stop_on_signals()
     broker = EmbeddedBroker(host=args.host, port=args.port)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
     with broker:
         print(f"Kafka-protocol broker (Tansu, in memory) on {broker.bootstrap_servers}; Ctrl-C stops it")
         print(f"  export DRIFTWIRE_BOOTSTRAP_SERVERS={broker.bootstrap_servers}", flush=True)

@@ -15,7 +15,7 @@ import numpy as np
 from driftwire.detectors import make_bank
 from driftwire.detectors.standardize import WarmupStandardizer
 
-from .settings import DetectionConfig, DetectorSpec, ResolvedSignalConfig, detector_key
+from .settings import DetectionConfig, DetectorSpec, ResolvedSignalConfig
 
 #: series id of a signal that is disabled in the config, and of one the series cap turned away
 DISABLED = -1
@@ -148,10 +148,9 @@ class PartitionMonitor:
     # -- detection -----------------------------------------------------------------------
     def observe(self, series_ids: np.ndarray, values: np.ndarray) -> list[Detection]:
         """Feed one batch; ``series_ids[i]`` names the series of ``values[i]`` (all >= 0)."""
-        positions, z = self.refs.update(series_ids, values)
+        positions, sids, z = self.refs.update(series_ids, values)
         if positions.size == 0:
             return []
-        sids = series_ids[positions]
         detections: list[Detection] = []
         for index, bank in enumerate(self._banks):
             slots = bank.slot_of[sids]
@@ -200,8 +199,9 @@ class PartitionMonitor:
         """Plain data for the checkpoint topic: series, references, detector states."""
         detectors = []
         for bank in self._banks:
+            spec = bank.spec.model_dump()
             for sid in np.flatnonzero(bank.slot_of[: len(self.series)] >= 0).tolist():
-                detectors.append([sid, bank.bank.get_state(int(bank.slot_of[sid]))])
+                detectors.append([sid, spec, bank.bank.get_state(int(bank.slot_of[sid]))])
         return {
             "series": [[s.model, s.model_version, s.signal] for s in self.series],
             "references": [self.refs.get_state(i) for i in range(len(self.series))],
@@ -216,9 +216,9 @@ class PartitionMonitor:
             if sid >= 0:
                 self.refs.set_state(sid, ref)
         restored = {}
-        for old_sid, det_state in state["detectors"]:
+        for old_sid, spec, det_state in state["detectors"]:
             model, version, signal = state["series"][old_sid]
-            restored[(model, version, signal, detector_key(det_state["detector"], det_state["params"]))] = det_state
+            restored[(model, version, signal, DetectorSpec.model_validate(spec).key())] = det_state
         for bank in self._banks:
             for sid in np.flatnonzero(bank.slot_of[: len(self.series)] >= 0).tolist():
                 s = self.series[sid]

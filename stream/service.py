@@ -11,7 +11,6 @@ ids, which consumers use to deduplicate.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 import zlib
@@ -96,7 +95,8 @@ class _Routed:
 class DriftService:
     """driftwire's consumer service. ``run()`` blocks until ``stop()`` or SIGTERM/SIGINT."""
 
-    def __init__(self, settings: Settings, config: DetectionConfig | None = None, metrics: Metrics | None = None):
+    def __init__(self, settings: Settings, config: DetectionConfig | None = None, metrics: Metrics | None = None,
+                 stop: threading.Event | None = None):
         self.settings = settings
         self.config = config or DetectionConfig()
         self.metrics = metrics or Metrics(max_models=settings.max_models)
@@ -109,7 +109,7 @@ class DriftService:
         self._shapes: dict[tuple[str, int], dict] = {}
         self._kind = {settings.predictions_topic: dec.PREDICTION, settings.features_topic: dec.FEATURE}
         self._allowed = frozenset(self.config.allowed_models)
-        self._stop = threading.Event()
+        self._stop = stop or threading.Event()
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
         self._publisher: Publisher | None = None
@@ -122,10 +122,6 @@ class DriftService:
     # -- lifecycle -----------------------------------------------------------------------
     def stop(self, *_args) -> None:
         self._stop.set()
-
-    def install_signal_handlers(self) -> None:
-        signal.signal(signal.SIGTERM, self.stop)
-        signal.signal(signal.SIGINT, self.stop)
 
     def start_metrics_server(self) -> int:
         self._http = MetricsServer(self.metrics, self.health, self.settings.metrics_host, self.settings.metrics_port)

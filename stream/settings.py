@@ -91,12 +91,7 @@ class DetectorSpec(BaseModel):
 
     def key(self) -> tuple:
         """Identity of the detector bank this spec runs in."""
-        return detector_key(self.name, self.params)
-
-
-def detector_key(name: str, params: dict) -> tuple:
-    """A hashable identity of a detector: its name and parameters."""
-    return (name, tuple(sorted((k, repr(v)) for k, v in params.items())))
+        return (self.name, tuple(sorted((k, repr(v)) for k, v in self.params.items())), self.severity)
 
 
 # Defaults for standardized signals (zero mean, unit std after the warm-up), chosen so that a

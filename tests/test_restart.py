@@ -6,6 +6,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
+import urllib.request
 
 import orjson
 import pytest
@@ -69,10 +72,39 @@ def test_sigkill_mid_stream_and_restart_loses_no_alert(settings, names, tmp_path
     drifts = [simulate.Drift("pricing", "f1", start=4_000, shift=1.0),
               simulate.Drift("pricing", "f6", start=9_000, shift=-1.5, scale=2.0)]
     events = simulated(15_000, drifts=drifts, models=(NUMERIC_MODEL,))
-    produce_events(settings.bootstrap_servers, settings.predictions_topic, events)
     topics = [settings.predictions_topic]
 
-    # The reference: one uninterrupted run, in its own group and with its own alert topic.
+    def committed():
+        return committed_total(settings.bootstrap_servers, settings.group_id, topics)
+
+    # The crashing run reads the stream while it is produced, and is killed twice mid-stream.
+    produced = [0]
+    producer = threading.Thread(target=produce_paced, args=(settings, events, 30.0, produced))
+
+    def start_ready():
+        port = free_port()
+        proc = start_service(settings, config_path, tmp_path / "crash.log", DRIFTWIRE_METRICS_PORT=str(port))
+        wait_until(lambda: ready(port), 60, what="the service to be ready")
+        return proc
+
+    proc = start_ready()
+    producer.start()
+    for _ in range(2):
+        time.sleep(3.0)
+        at_kill = (produced[0], committed())
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        assert at_kill[1] < at_kill[0] < len(events), f"not mid-stream: (produced, committed) = {at_kill}"
+        proc = start_ready()
+    producer.join()
+    try:
+        wait_until(lambda: committed() == len(events), 120, interval=0.5, what="the last run to commit everything")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    got = alert_ids(settings)
+
+    # The reference: one uninterrupted run over the same log, in its own group.
     reference = settings.model_copy(update={"group_id": names["group_id"] + "-ref",
                                             "alerts_topic": names["alerts_topic"] + "-ref",
                                             "state_topic": names["state_topic"] + "-ref"})
@@ -85,25 +117,25 @@ def test_sigkill_mid_stream_and_restart_loses_no_alert(settings, names, tmp_path
         assert proc.wait(30) == 0
     expected = alert_ids(reference)
     assert len(expected) >= 2, "the injected drifts should alert"
-
-    # The crashing run: killed twice mid-stream, restarted each time.
-    for kill_at in (len(events) // 4, len(events) // 2):
-        proc = start_service(settings, config_path, tmp_path / "crash.log")
-        wait_until(lambda n=kill_at: committed_total(settings.bootstrap_servers, settings.group_id, topics) >= n,
-                   120, interval=0.05, what=f"commits past {kill_at}")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-    proc = start_service(settings, config_path, tmp_path / "crash.log")
-    try:
-        wait_until(lambda: committed_total(settings.bootstrap_servers, settings.group_id, topics) == len(events),
-                   120, interval=0.5, what="the restarted run to commit everything")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
-    got = alert_ids(settings)
     missing = expected - got
     assert not missing, f"{len(missing)} of {len(expected)} alerts lost across SIGKILL + restart"
     assert got == expected, "a replay produces the same alert ids, never new ones"
+
+
+def ready(port: int) -> bool:
+    try:
+        return urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2).status == 200
+    except OSError:
+        return False
+
+
+def produce_paced(settings, events, seconds: float, produced: list) -> None:
+    """Produce ``events`` evenly over ``seconds``, so a consumer is mid-stream while they flow."""
+    chunk = 250
+    for start in range(0, len(events), chunk):
+        produce_events(settings.bootstrap_servers, settings.predictions_topic, events[start:start + chunk])
+        produced[0] = start + chunk
+        time.sleep(seconds * chunk / len(events))
 
 
 def test_sigterm_flushes_commits_what_was_processed_and_exits_0(settings, tmp_path):

@@ -129,6 +129,8 @@ def test_metrics_parse_and_counters_match_what_was_sent(settings):
         wait_until(lambda: committed_total(settings.bootstrap_servers, settings.group_id,
                                            [settings.predictions_topic]) == len(events) + 3, 30,
                    what="offsets committed")
+        wait_until(lambda: not any(metric_samples(service.metrics_port)["driftwire_consumer_lag"].values()), 10,
+                   what="the lag gauges to reach 0")
         samples = metric_samples(service.metrics_port)
         health = urllib.request.urlopen(f"http://127.0.0.1:{service.metrics_port}/healthz", timeout=5)
         ready = urllib.request.urlopen(f"http://127.0.0.1:{service.metrics_port}/readyz", timeout=5)
@@ -136,8 +138,9 @@ def test_metrics_parse_and_counters_match_what_was_sent(settings):
     assert total(samples, "driftwire_events_total", model="pricing") == len(events)
     assert total(samples, "driftwire_invalid_events_total", reason="malformed_json") == 3
     assert total(samples, "driftwire_batch_seconds_count") >= 1
-    lag = samples["driftwire_consumer_lag"]
-    assert {dict(k)["topic"] for k in lag} == {settings.predictions_topic}
+    lag = {(dict(k)["topic"], dict(k)["partition"]): v for k, v in samples["driftwire_consumer_lag"].items()}
+    assert {t for t, _ in lag} == {settings.predictions_topic, settings.features_topic}
+    assert len(lag) == 2 * settings.topic_partitions and not any(lag.values()), lag
     stats = samples["driftwire_drift_statistic"]
     assert {dict(k)["signal"] for k in stats} >= {f"f{i}" for i in range(8)} | {"prediction", "score"}
     assert {dict(k)["detector"] for k in stats} == {"adwin", "page_hinkley"}

@@ -1,0 +1,179 @@
+"""Service throughput, measured side by side through one broker and one topic.
+
+Three consumers read the same topic of prediction events with 10 numeric features each, each in
+its own consumer group, one after another:
+
+- ``bare``: a confluent-kafka consumer that only consumes (the ceiling);
+- ``driftwire``: ``driftwire run`` as a separate process, its rate read from its own metrics;
+- ``river``: a consumer that decodes each event and calls river's ADWIN and PageHinkley once per
+  value (what a team would write without driftwire).
+
+Each rate is events over the time from the first to the last event consumed, so group joins and
+start-up are not counted. Run: ``python -m load_tests.bench_service [--events N]``; it starts the
+embedded broker unless ``--bootstrap-servers`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+
+import numpy as np
+import orjson
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+from prometheus_client.parser import text_string_to_metric_families
+
+from driftwire.stream.broker import FAST_GROUP_CONFIG, EmbeddedBroker, free_port
+
+FEATURES = 10
+
+
+def produce(bootstrap: str, topic: str, n: int, partitions: int) -> None:
+    AdminClient({"bootstrap.servers": bootstrap}).create_topics([NewTopic(topic, partitions)])[topic].result()
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.num.messages": 10000})
+    rng = np.random.default_rng(0)
+    values = rng.normal(0.0, 1.0, (n, FEATURES)).round(6)
+    for i in range(n):
+        event = {
+            "event_id": f"e{i}", "model": f"model-{i % 4}", "model_version": "v1", "timestamp": 1.7e9 + i / 1000,
+            "features": {f"x{j}": v for j, v in enumerate(values[i].tolist())},
+            "prediction": 1,
+        }
+        while True:
+            try:
+                producer.produce(topic, orjson.dumps(event), key=event["event_id"].encode())
+                break
+            except BufferError:
+                producer.poll(0.05)
+    assert producer.flush(120) == 0
+
+
+def _consumer(bootstrap: str, topic: str) -> Consumer:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex[:8]}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False, **FAST_GROUP_CONFIG})
+    consumer.subscribe([topic])
+    return consumer
+
+
+def consume_rate(bootstrap: str, topic: str, n: int, handle=None) -> float:
+    """Events/s of a consumer that passes each batch to ``handle`` (or nothing)."""
+    consumer = _consumer(bootstrap, topic)
+    seen = 0
+    first = None
+    try:
+        while seen < n:
+            batch = consumer.consume(5000, 1.0)
+            if batch and first is None:
+                first = time.perf_counter()
+            if handle is not None:
+                handle(batch)
+            seen += len(batch)
+        return n / (time.perf_counter() - first)
+    finally:
+        consumer.close()
+
+
+class RiverBaseline:
+    """Per value river detectors, the way a consumer without driftwire would do it."""
+
+    def __init__(self):
+        from river import drift
+
+        self._drift = drift
+        self.detectors: dict = {}
+        self.detections = 0
+
+    def __call__(self, batch) -> None:
+        for msg in batch:
+            event = orjson.loads(msg.value())
+            for name, x in event["features"].items():
+                key = (event["model"], name)
+                pair = self.detectors.get(key)
+                if pair is None:
+                    pair = self.detectors[key] = (self._drift.ADWIN(), self._drift.PageHinkley())
+                for det in pair:
+                    det.update(x)
+                    self.detections += det.drift_detected
+
+
+def driftwire_rate(bootstrap: str, topic: str, n: int) -> float:
+    """Events/s of ``driftwire run`` in its own process, read from its /metrics."""
+    port = free_port()
+    tag = uuid.uuid4().hex[:8]
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as config:
+        config.write("consumer: {session.timeout.ms: '6000', heartbeat.interval.ms: '500'}\n")
+    env = dict(os.environ, DRIFTWIRE_BOOTSTRAP_SERVERS=bootstrap, DRIFTWIRE_GROUP_ID=f"bench-dw-{tag}",
+               DRIFTWIRE_PREDICTIONS_TOPIC=topic, DRIFTWIRE_FEATURES_TOPIC=f"features-{tag}",
+               DRIFTWIRE_ALERTS_TOPIC=f"alerts-{tag}", DRIFTWIRE_DLQ_TOPIC=f"dlq-{tag}",
+               DRIFTWIRE_STATE_TOPIC=f"state-{tag}", DRIFTWIRE_METRICS_PORT=str(port))
+    proc = subprocess.Popen([sys.executable, "-m", "driftwire.stream.cli", "--log-level", "WARNING", "run",
+                             "--config", config.name], env=env)
+    try:
+        first = None
+        while True:
+            count = _events_total(port)
+            now = time.perf_counter()
+            if count > 0 and first is None:
+                first = (now, count)
+            if count >= n:
+                return (count - first[1]) / (now - first[0])
+            if proc.poll() is not None:
+                raise RuntimeError(f"driftwire exited with {proc.returncode}")
+            time.sleep(0.02)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        os.unlink(config.name)
+
+
+def _events_total(port: int) -> float:
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+    except OSError:
+        return 0.0
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+               if s.name == "driftwire_events_total")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bootstrap-servers")
+    parser.add_argument("--events", type=int, default=300_000)
+    parser.add_argument("--river-events", type=int, default=30_000,
+                        help="the river baseline is slow: it reads this many of the events")
+    parser.add_argument("--partitions", type=int, default=3)
+    args = parser.parse_args(argv)
+    broker = None
+    bootstrap = args.bootstrap_servers
+    if not bootstrap:
+        broker = EmbeddedBroker().start()
+        bootstrap = broker.bootstrap_servers
+    try:
+        topic = f"bench-{uuid.uuid4().hex[:8]}"
+        print(f"producing {args.events} events ({FEATURES} numeric features each) to {topic} on {bootstrap}")
+        produce(bootstrap, topic, args.events, args.partitions)
+        bare = consume_rate(bootstrap, topic, args.events)
+        print(f"bare consumer       {bare:12,.0f} events/s")
+        dw = driftwire_rate(bootstrap, topic, args.events)
+        print(f"driftwire run       {dw:12,.0f} events/s")
+        baseline = RiverBaseline()
+        river = consume_rate(bootstrap, topic, args.river_events, baseline)
+        print(f"river ADWIN+PH      {river:12,.0f} events/s  ({args.river_events} events)")
+        print()
+        print(f"driftwire / bare consumer: {dw / bare:6.2f}x   (target >= 0.5x)")
+        print(f"driftwire / river:         {dw / river:6.2f}x   (target >= 5x)")
+    finally:
+        if broker is not None:
+            broker.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

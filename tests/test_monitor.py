@@ -1,0 +1,91 @@
+"""A partition's detection state without Kafka: routing, warm-up, detections, checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from driftwire.stream.monitor import CAPPED, DISABLED, PartitionMonitor, SeriesBudget
+from driftwire.stream.settings import DetectionConfig
+
+
+def config(**defaults) -> DetectionConfig:
+    return DetectionConfig.model_validate({"defaults": {"warmup": 50, **defaults}})
+
+
+def stream(seed: int, n: int = 3000, signals: int = 4):
+    """Interleaved values of ``signals`` series, one of them shifting halfway."""
+    rng = np.random.default_rng(seed)
+    sids = rng.integers(0, signals, n)
+    values = rng.normal(10.0, 3.0, n)
+    values[(sids == 1) & (np.arange(n) > n // 2)] += 6.0
+    return sids, values
+
+
+def feed(monitor, sids, values, names) -> list[tuple]:
+    ids = np.array([monitor.series_id("m", "v1", names[s]) for s in sids], dtype=np.int64)
+    return [(d.position, monitor.series[d.series].signal, monitor.specs[d.detector].name, d.severity)
+            for d in monitor.observe(ids, values)]
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), cut=st.integers(1, 2999))
+def test_a_monitor_restored_from_its_checkpoint_detects_exactly_like_an_uninterrupted_one(seed, cut):
+    names = ["a", "b", "c", "d"]
+    sids, values = stream(seed)
+    whole = PartitionMonitor("t", 0, config(), SeriesBudget(100))
+    expected = feed(whole, sids, values, names)
+
+    first = PartitionMonitor("t", 0, config(), SeriesBudget(100))
+    got = feed(first, sids[:cut], values[:cut], names)
+    snapshot = orjson.loads(orjson.dumps(first.get_state()))
+    second = PartitionMonitor("t", 0, config(), SeriesBudget(100))
+    second.set_state(snapshot)
+    got += [(p + cut, *rest) for p, *rest in feed(second, sids[cut:], values[cut:], names)]
+    assert got == expected
+
+
+def test_the_shifted_series_alerts_and_the_others_do_not():
+    sids, values = stream(3, n=20_000)
+    monitor = PartitionMonitor("t", 0, config(), SeriesBudget(100))
+    hits = feed(monitor, sids, values, ["a", "b", "c", "d"])
+    assert {signal for _, signal, _, _ in hits} == {"b"}
+    assert {detector for _, _, detector, _ in hits} == {"adwin", "page_hinkley"}
+
+
+def test_warmup_values_form_the_reference_and_reach_the_detectors_once_it_is_complete():
+    monitor = PartitionMonitor("t", 0, config(), SeriesBudget(100))
+    sid = monitor.series_id("m", "v1", "x")
+    ids = np.full(49, sid, dtype=np.int64)
+    monitor.observe(ids, np.full(49, 5.0))
+    assert monitor.reference(sid) == {"count": 49, "mean": 5.0, "std": 0.0}
+    assert not monitor.observe(np.array([sid]), np.array([5.0])), "the reference itself raises nothing"
+    # A jump right after the warm-up: the detectors saw the reference values first, so it shows.
+    hits = monitor.observe(np.full(200, sid, dtype=np.int64), np.full(200, 50.0))
+    assert {monitor.specs[d.detector].name for d in hits} == {"adwin", "page_hinkley"}
+
+
+def test_disabled_signals_and_the_series_cap():
+    cfg = DetectionConfig.model_validate({"models": {"m": {"signals": {"user_id": {"enabled": False}}}}})
+    budget = SeriesBudget(2)
+    monitor = PartitionMonitor("t", 0, cfg, budget)
+    assert monitor.series_id("m", "v1", "user_id") == DISABLED
+    assert monitor.series_id("m", "v1", "a") == 0
+    assert monitor.series_id("m", "v1", "b") == 1
+    assert monitor.series_id("m", "v1", "c") == CAPPED
+    monitor.close()
+    assert budget.used == 0
+
+
+@pytest.mark.parametrize("detector", ["kswin", "cusum", "river:PageHinkley"])
+def test_any_registered_detector_runs_in_a_monitor(detector):
+    sids, values = stream(5, n=6000, signals=2)
+    monitor = PartitionMonitor("t", 0, config(detectors=[{"name": detector}]), SeriesBudget(10))
+    hits = feed(monitor, sids, values, ["a", "b"])
+    assert hits and {signal for _, signal, _, _ in hits} <= {"a", "b"}
+    restored = PartitionMonitor("t", 0, config(detectors=[{"name": detector}]), SeriesBudget(10))
+    restored.set_state(orjson.loads(orjson.dumps(monitor.get_state())))
+    assert len(restored.series) == len(monitor.series)
