@@ -2,7 +2,9 @@
 
 Numba cannot cache a function that takes other jitted functions as arguments (the cache key
 holds process-local objects), so the loops dispatch on a small integer, the detector's kind,
-instead. The branch is perfectly predictable within a batch and costs next to nothing.
+instead. The branch is perfectly predictable within a batch and costs next to nothing; the dispatch
+functions are inlined into the loops, which saves a call per value (half the cost of the
+cheapest detectors) at the price of a longer first compile.
 
 Numba's cache of a function is invalidated only by a change to that function's own file, not to
 the kernels it calls; :func:`_drop_stale_cache` therefore keys this module's cache on the
@@ -55,7 +57,7 @@ KINDS = {
 }
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _reset(kind, state, params):
     if kind == 0:
         adwin._reset(state, params)
@@ -77,7 +79,7 @@ def _reset(kind, state, params):
         fhddm._reset(state, params)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _step(kind, state, params, x):
     if kind == 0:
         adwin._step(state, params, x)
@@ -99,7 +101,7 @@ def _step(kind, state, params, x):
         fhddm._step(state, params, x)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _observe(kind, state, params, x):
     if not math.isfinite(x):
         state[SKIPPED] += 1.0

@@ -38,7 +38,11 @@ def alert_id(topic: str, partition: int, offset: int, signal: str, detector: str
 @dataclass
 class Cooldown:
     """Keeps one (model, version, signal, detector, severity) from alerting more than once per
-    ``seconds`` of event time; event time, so a replay suppresses exactly what the first run did."""
+    ``seconds`` of event time; event time, so a replay suppresses what the first run did.
+
+    Partitions are consumed in no fixed interleaving, so a detection may carry an event time
+    before the last alert's: it is within the cooldown if it is within ``seconds`` either way.
+    """
 
     last: dict[tuple, float] = field(default_factory=dict)
     suppressed: dict[tuple, int] = field(default_factory=dict)
@@ -46,10 +50,10 @@ class Cooldown:
     def allow(self, key: tuple, event_time: float, seconds: float) -> int | None:
         """None when ``key`` is cooling down; else how many detections it suppressed since its last alert."""
         previous = self.last.get(key)
-        if previous is not None and event_time - previous < seconds:
+        if previous is not None and abs(event_time - previous) < seconds:
             self.suppressed[key] = self.suppressed.get(key, 0) + 1
             return None
-        self.last[key] = event_time
+        self.last[key] = event_time if previous is None else max(previous, event_time)
         return self.suppressed.pop(key, 0)
 
     def get_state(self, series) -> list:
