@@ -102,18 +102,33 @@ def _label_value(name: str, v) -> None:
     _check_number(name, v)
 
 
+#: types a feature value may have (JSON number, string, bool, null)
+FEATURE_TYPES = frozenset((float, int, str, bool, type(None)))
+NUMBER_TYPES = frozenset((float, int))
+
+
+def feature_type_error(name: str, t: type) -> InvalidEvent | None:
+    if t in FEATURE_TYPES:
+        return None
+    return InvalidEvent(WRONG_TYPE, f"feature {name!r} must be a number, string, bool or null, got {t.__name__}")
+
+
+def check_feature_range(name: str, v) -> None:
+    # orjson only yields finite floats; an integer can still be beyond float64.
+    if not -_MAX_FLOAT <= v <= _MAX_FLOAT:
+        raise InvalidEvent(NON_FINITE, f"feature {name!r} is not a finite number")
+
+
 def check_features(features) -> dict:
     if type(features) is not dict:
         raise InvalidEvent(WRONG_TYPE, f"features must be an object, got {type(features).__name__}")
     for name, v in features.items():
         t = type(v)
-        if t is float or t is int:
-            if not -_MAX_FLOAT <= v <= _MAX_FLOAT:
-                raise InvalidEvent(NON_FINITE, f"feature {name!r} is not a finite number")
-        elif not (t is str or t is bool or v is None):
-            raise InvalidEvent(
-                WRONG_TYPE, f"feature {name!r} must be a number, string, bool or null, got {t.__name__}"
-            )
+        error = feature_type_error(name, t)
+        if error is not None:
+            raise error
+        if t is int:
+            check_feature_range(name, v)
     return features
 
 
@@ -134,6 +149,14 @@ class Event:
 
 def check_event(doc, kind: str) -> Event:
     """Check a decoded prediction or feature event; raise :class:`InvalidEvent` if it breaks the contract."""
+    event = check_header(doc, kind)
+    check_features(event.features)
+    return event
+
+
+def check_header(doc, kind: str) -> Event:
+    """Every rule of :func:`check_event` except those on the feature values, which the hot path
+    checks once per event shape (see :mod:`.router`)."""
     if type(doc) is not dict:
         raise InvalidEvent(NOT_AN_OBJECT, f"event must be a JSON object, got {type(doc).__name__}")
     event_id = _required_str(doc, "event_id")
@@ -147,8 +170,13 @@ def check_event(doc, kind: str) -> Event:
     timestamp = parse_timestamp(doc.get("timestamp"))
     features = doc.get("features")
     prediction = score = None
+    if type(features) is not dict:
+        if features is not None:
+            raise InvalidEvent(WRONG_TYPE, f"features must be an object, got {type(features).__name__}")
+        if kind != PREDICTION:
+            raise InvalidEvent(MISSING_FIELD, "missing required field 'features'")
+        features = {}
     if kind == PREDICTION:
-        features = {} if features is None else check_features(features)
         if "prediction" not in doc:
             raise InvalidEvent(MISSING_FIELD, "missing required field 'prediction'")
         prediction = doc["prediction"]
@@ -156,10 +184,6 @@ def check_event(doc, kind: str) -> Event:
         score = doc.get("score")
         if score is not None:
             _check_number("score", score)
-    else:
-        if features is None:
-            raise InvalidEvent(MISSING_FIELD, "missing required field 'features'")
-        check_features(features)
     return Event(event_id, model, version, timestamp, features, prediction, score)
 
 

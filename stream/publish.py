@@ -121,7 +121,8 @@ class PublishError(RuntimeError):
     pass
 
 
-def build_alert(*, series, spec, detection, event, msg, reference, event_time: float, suppressed: int) -> DriftAlert:
+def build_alert(*, series, spec, detection, event_id: str, msg, reference, event_time: float,
+                suppressed: int) -> DriftAlert:
     """The alert for one detection on the record ``msg`` carrying ``event``."""
     return DriftAlert(
         alert_id=alert_id(msg.topic(), msg.partition(), msg.offset(), series.signal, spec.name, detection.severity),
@@ -138,7 +139,7 @@ def build_alert(*, series, spec, detection, event, msg, reference, event_time: f
         window=None,
         source=AlertSource(topic=msg.topic(), partition=msg.partition(), offset=msg.offset()),
         details={
-            "event_id": event.event_id,
+            "event_id": event_id,
             "detector_params": dict(spec.params),
             "reference": reference,
             "standardized": series.config.standardize,

@@ -16,15 +16,15 @@ import time
 import zlib
 from collections import Counter as Tally
 
-import numpy as np
 import orjson
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from . import decode as dec
 from .metrics import HealthState, Metrics, MetricsServer
-from .monitor import CAPPED, PartitionMonitor, SeriesBudget
+from .monitor import PartitionMonitor, SeriesBudget
 from .publish import Cooldown, Publisher, build_alert
+from .router import Router
 from .settings import DetectionConfig, Settings
 
 log = logging.getLogger("driftwire")
@@ -80,18 +80,6 @@ def ensure_topics(settings: Settings, config: DetectionConfig) -> None:
                 raise
 
 
-class _Routed:
-    """One partition's share of a batch: flat (series, value) arrays and where each came from."""
-
-    __slots__ = ("series", "values", "message", "capped")
-
-    def __init__(self):
-        self.series: list[int] = []
-        self.values: list[float] = []
-        self.message: list[int] = []
-        self.capped = 0
-
-
 class DriftService:
     """driftwire's consumer service. ``run()`` blocks until ``stop()`` or SIGTERM/SIGINT."""
 
@@ -106,7 +94,7 @@ class DriftService:
         # One cooldown for the whole replica: a model whose events spread over several
         # partitions drifts in all of them at once, and one alert says so.
         self.cooldown = Cooldown()
-        self._shapes: dict[tuple[str, int], dict] = {}
+        self.routers: dict[tuple[str, int], Router] = {}
         self._kind = {settings.predictions_topic: dec.PREDICTION, settings.features_topic: dec.FEATURE}
         self._allowed = frozenset(self.config.allowed_models)
         self._stop = stop or threading.Event()
@@ -175,7 +163,8 @@ class DriftService:
                 log.info("restored %s[%d]: %d series, resuming at offset %d",
                          tp.topic, tp.partition, len(monitor.series), snap["offset"])
             self.monitors[key] = monitor
-            self._shapes[key] = {}
+            self.routers[key] = Router(monitor, self._kind[tp.topic], self.settings.max_message_bytes,
+                                       self._allowed)
         consumer.assign(partitions)
         self.health.assigned = bool(self.monitors)
         self.metrics.assigned_partitions.set(len(self.monitors))
@@ -197,10 +186,10 @@ class DriftService:
             monitor = self.monitors.pop(key, None)
             if monitor is not None:
                 monitor.close()
-            self._shapes.pop(key, None)
+            self.routers.pop(key, None)
             self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
-        for shapes in self._shapes.values():
-            shapes.clear()  # series the cap turned away may fit now
+        for router in self.routers.values():
+            router.forget_shapes()  # series the cap turned away may fit now
         self.health.assigned = bool(self.monitors)
         self.metrics.assigned_partitions.set(len(self.monitors))
         self.metrics.series_tracked.set(self.budget.used)
@@ -209,80 +198,44 @@ class DriftService:
     def process(self, msgs) -> None:
         """Decode, route, detect and publish one consumed batch."""
         started = time.perf_counter()
-        routed: dict[tuple[str, int], _Routed] = {}
-        events: list = [None] * len(msgs)
-        counts: Tally = Tally()
+        routers = self.routers
         for i, msg in enumerate(msgs):
-            err = msg.error()
-            if err is not None:
-                if err.fatal():
-                    raise FatalError(f"consumer error: {err}")
-                log.warning("consumer error: %s", err)
+            if msg.error() is not None:
+                self._consumer_error(msg.error())
                 continue
-            topic = msg.topic()
-            key = (topic, msg.partition())
-            monitor = self.monitors.get(key)
-            if monitor is None:
+            router = routers.get((msg.topic(), msg.partition()))
+            if router is None:
                 continue  # a record of a partition revoked during this batch
             try:
-                event = dec.decode(msg.value(), self._kind[topic], self.settings.max_message_bytes)
-                if self._allowed and event.model not in self._allowed:
-                    raise dec.InvalidEvent(dec.UNKNOWN_MODEL, f"model {event.model!r} is not in allowed_models")
+                router.add(msg.value(), i)
             except dec.InvalidEvent as exc:
-                self.metrics.invalid_events.labels(topic, exc.reason).inc()
+                self.metrics.invalid_events.labels(msg.topic(), exc.reason).inc()
                 self._publisher.dead_letter(msg, exc.reason, exc.message)
+        for key, router in routers.items():
+            if not router.models:
                 continue
-            events[i] = event
-            counts[(topic, event.model)] += 1
-            part = routed.get(key)
-            if part is None:
-                part = routed[key] = _Routed()
-            self._route(monitor, self._shapes[key], event, i, part)
-        for (topic, model), n in counts.items():
-            self.metrics.events.labels(topic, self.metrics.model_label(model)).inc(n)
-        for key, part in routed.items():
-            if part.capped:
-                self.metrics.series_dropped.inc(part.capped)
-            if part.values:
-                self._detect(key, part, msgs, events)
+            for model, n in Tally(router.models).items():
+                self.metrics.events.labels(key[0], self.metrics.model_label(model)).inc(n)
+            series, values, messages, capped = router.flush()
+            if capped:
+                self.metrics.series_dropped.inc(capped)
+            if values.size:
+                self._detect(self.monitors[key], series, values, messages, msgs)
         self.metrics.series_tracked.set(self.budget.used)
         self.metrics.batch_events.observe(len(msgs))
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
 
-    def _route(self, monitor: PartitionMonitor, shapes: dict, event, index: int, part: _Routed) -> None:
-        """Append the event's numeric signals to the partition's flat arrays."""
-        features = event.features
-        shape_key = (event.model, event.model_version, tuple(features))
-        ids = shapes.get(shape_key)
-        if ids is None:
-            # Series ids per feature position, resolved once per event shape.
-            ids = shapes[shape_key] = [monitor.series_id(event.model, event.model_version, n) for n in features]
-        pairs = zip(ids, features.values())
-        if event.prediction is not None:
-            outputs = [(monitor.series_id(event.model, event.model_version, "prediction"), event.prediction)]
-            if event.score is not None:
-                outputs.append((monitor.series_id(event.model, event.model_version, "score"), event.score))
-            pairs = [*pairs, *outputs]
-        for sid, value in pairs:
-            t = type(value)
-            if t is float or t is int:
-                if sid >= 0:
-                    part.series.append(sid)
-                    part.values.append(value)
-                    part.message.append(index)
-                elif sid == CAPPED:
-                    part.capped += 1
+    def _consumer_error(self, err) -> None:
+        if err.fatal():
+            raise FatalError(f"consumer error: {err}")
+        log.warning("consumer error: %s", err)
 
-    def _detect(self, key, part: _Routed, msgs, events) -> None:
-        monitor = self.monitors[key]
-        series_ids = np.array(part.series, dtype=np.int64)
-        values = np.array(part.values, dtype=np.float64)
+    def _detect(self, monitor: PartitionMonitor, series_ids, values, messages, msgs) -> None:
         for d in monitor.observe(series_ids, values):
-            index = part.message[d.position]
-            msg, event = msgs[index], events[index]
+            msg = msgs[messages[d.position]]
             series = monitor.series[d.series]
             spec = monitor.specs[d.detector]
-            event_time = event.timestamp if event.timestamp is not None else msg.timestamp()[1] / 1000.0
+            event_id, event_time = _event_id_and_time(msg)
             model_label = self.metrics.model_label(series.model)
             self.metrics.drift_detections.labels(model_label, series.signal, spec.name, series.kind, d.severity).inc()
             if d.severity == "critical":
@@ -296,7 +249,7 @@ class DriftService:
                 self.metrics.alerts_suppressed.labels(model_label, series.signal, spec.name).inc()
                 continue
             alert = build_alert(
-                series=series, spec=spec, detection=d, event=event, msg=msg,
+                series=series, spec=spec, detection=d, event_id=event_id, msg=msg,
                 reference=monitor.reference(d.series), event_time=event_time, suppressed=suppressed,
             )
             self._publisher.alert(alert)
@@ -414,3 +367,13 @@ class DriftService:
                 if threshold is not None:
                     thresholds.labels(*labels).set(threshold)
 
+
+
+def _event_id_and_time(msg) -> tuple[str, float]:
+    """The triggering event's id and time (its timestamp, else the record's), parsed again:
+    only alerting records need them."""
+    doc = orjson.loads(msg.value())
+    timestamp = dec.parse_timestamp(doc.get("timestamp"))
+    if timestamp is None:
+        timestamp = msg.timestamp()[1] / 1000.0
+    return doc["event_id"], timestamp

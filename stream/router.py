@@ -1,0 +1,194 @@
+"""Route a partition's events to flat (series, value) arrays, one batch at a time.
+
+Events of one model come in few *shapes*: the same feature names, each value of the same JSON
+type. A shape is checked and resolved to series ids once; after that an event costs a parse, a
+header check, a type signature and one ``list.extend``, and the batch's values become numpy
+arrays in a few vectorized steps. This is the service's hot path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+
+from . import decode as dec
+from .monitor import CAPPED, PartitionMonitor
+
+#: drop the shape cache when it grows past this (events with ever-changing keys)
+MAX_SHAPES = 10_000
+
+
+class _Shape:
+    """One (model, version, feature names, value types) combination, resolved once."""
+
+    __slots__ = ("error", "names", "columns", "series", "int_columns", "capped", "values", "messages")
+
+    # A feature column holds a number, string, bool or null; the first bad type makes the shape
+    # (and so every event of it) invalid, with the same error the reference check raises.
+
+    def __init__(self, monitor: PartitionMonitor, model: str, version: str, names: tuple, types: tuple,
+                 n_features: int):
+        self.error: dec.InvalidEvent | None = None
+        self.names = names
+        self.values: list = []
+        self.messages: list[int] = []
+        columns, series, ints, capped = [], [], [], 0
+        for column, (name, t) in enumerate(zip(names, types)):
+            if t is not float and t is not int:
+                # Outputs were checked with the header; a string or bool output is categorical.
+                if self.error is None and column < n_features:
+                    self.error = dec.feature_type_error(name, t)
+                continue
+            if t is int:
+                ints.append(column)
+            sid = monitor.series_id(model, version, name)
+            if sid >= 0:
+                columns.append(column)
+                series.append(sid)
+            elif sid == CAPPED:
+                capped += 1
+        self.columns = np.array(columns, dtype=np.int64)
+        self.series = np.array(series, dtype=np.int64)
+        self.int_columns = tuple(ints)
+        self.capped = capped
+
+
+_OUTPUTS = ("prediction", "score")
+_MAX = 1.7976931348623157e308
+
+
+def _plain_header(doc, prediction: bool):
+    """(model, version, features, prediction, score) when the event is valid in the plain way
+    nearly every event is (numeric or absent timestamp, every field of its usual type); else None.
+    Only ever accepts what :func:`decode.check_header` accepts."""
+    if type(doc) is not dict:
+        return None
+    event_id = doc.get("event_id")
+    model = doc.get("model")
+    version = doc.get("model_version", "unknown")
+    timestamp = doc.get("timestamp")
+    features = doc.get("features")
+    if not (type(event_id) is str and event_id and type(model) is str and model and type(version) is str):
+        return None
+    if timestamp is not None and not _plain_number(timestamp):
+        return None
+    if type(features) is not dict:
+        if features is not None or not prediction:
+            return None
+        features = {}
+    if not prediction:
+        return model, version, features, None, None
+    output = doc.get("prediction")
+    score = doc.get("score")
+    t = type(output)
+    if not (t is str or t is bool or _plain_number(output)):
+        return None
+    if score is not None and not _plain_number(score):
+        return None
+    return model, version, features, output, score
+
+
+def _plain_number(v) -> bool:
+    t = type(v)
+    return t is float or (t is int and -_MAX <= v <= _MAX)
+
+
+class Router:
+    """Decodes one partition's messages and gathers their numeric signal values per batch."""
+
+    def __init__(self, monitor: PartitionMonitor, kind: str, max_bytes: int, allowed_models=frozenset()):
+        self.monitor = monitor
+        self.kind = kind
+        self.max_bytes = max_bytes
+        self.allowed_models = allowed_models
+        self._shapes: dict[tuple, _Shape] = {}
+        self._active: list[_Shape] = []
+        #: model of each event taken in this batch, for the event counters
+        self.models: list[str] = []
+
+    def add(self, value: bytes | None, index: int) -> str:
+        """Take message ``index`` of the batch; return its model, or raise :class:`InvalidEvent`."""
+        if value is None or len(value) > self.max_bytes:
+            self._refuse(value)
+        try:
+            doc = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            doc = dec.parse_json(value)  # raises, with the precise reason
+        header = _plain_header(doc, self.kind == dec.PREDICTION)
+        if header is None:
+            # Anything unusual takes the reference check: it raises the precise error, or
+            # accepts what the plain-case test above was too narrow for.
+            event = dec.check_header(doc, self.kind)
+            header = (event.model, event.model_version, event.features, event.prediction, event.score)
+        model, version, features, prediction, score = header
+        if self.allowed_models and model not in self.allowed_models:
+            raise dec.InvalidEvent(dec.UNKNOWN_MODEL, f"model {model!r} is not in allowed_models")
+        values = [*features.values()]
+        names = tuple(features)
+        if self.kind == dec.PREDICTION:
+            values += (prediction, score)
+            names += _OUTPUTS
+        types = tuple(map(type, values))
+        key = (model, version, names, types)
+        shape = self._shapes.get(key)
+        if shape is None:
+            shape = self._new_shape(key)
+        if shape.error is not None:
+            raise shape.error
+        for column in shape.int_columns:
+            dec.check_feature_range(names[column], values[column])
+        if not shape.messages:
+            self._active.append(shape)
+        shape.values += values
+        shape.messages.append(index)
+        self.models.append(model)
+        return model
+
+    def _refuse(self, value):
+        if value is None:
+            raise dec.InvalidEvent(dec.MALFORMED_JSON, "empty message (null value)")
+        raise dec.InvalidEvent(
+            dec.OVERSIZED, f"message of {len(value)} bytes exceeds max_message_bytes={self.max_bytes}"
+        )
+
+    def _new_shape(self, key: tuple) -> _Shape:
+        if len(self._shapes) >= MAX_SHAPES:
+            self._shapes.clear()
+        model, version, names, types = key
+        n_features = len(names) - (len(_OUTPUTS) if self.kind == dec.PREDICTION else 0)
+        shape = self._shapes[key] = _Shape(self.monitor, model, version, names, types, n_features)
+        return shape
+
+    def forget_shapes(self) -> None:
+        """Resolve shapes again (series the cap turned away may fit now)."""
+        self._shapes.clear()
+
+    def flush(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """The batch as (series ids, values, message index of each value, values the cap dropped),
+        in message order, and start a new batch."""
+        parts = []
+        capped = 0
+        for shape in self._active:
+            n = len(shape.messages)
+            width = len(shape.names)
+            capped += shape.capped * n
+            if shape.columns.size:
+                grid = np.array(shape.values, dtype=object).reshape(n, width)[:, shape.columns]
+                parts.append((
+                    np.broadcast_to(shape.series, grid.shape).ravel(),
+                    grid.astype(np.float64).ravel(),
+                    np.repeat(np.array(shape.messages, dtype=np.int64), shape.columns.size),
+                ))
+            shape.values = []
+            shape.messages = []
+        self._active = []
+        self.models = []
+        if not parts:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, np.empty(0, dtype=np.float64), empty, capped
+        if len(parts) == 1:
+            return (*parts[0], capped)
+        series, values, messages = (np.concatenate(p) for p in zip(*parts))
+        # A series can appear in several shapes: restore message order (stable keeps column order).
+        order = np.argsort(messages, kind="stable")
+        return series[order], values[order], messages[order], capped
