@@ -36,7 +36,8 @@ FEATURES = 10
 
 
 def produce(bootstrap: str, topic: str, n: int, partitions: int) -> None:
-    AdminClient({"bootstrap.servers": bootstrap}).create_topics([NewTopic(topic, partitions)])[topic].result()
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, partitions)])[topic].result()
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.num.messages": 10000})
     rng = np.random.default_rng(0)
     values = rng.normal(0.0, 1.0, (n, FEATURES)).round(6)

@@ -32,6 +32,19 @@ from driftwire.stream.service import ensure_topics
 pytestmark = pytest.mark.broker
 
 
+_STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_service_outlives_its_test():
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
 def start_service(settings, config_path, log_path, **env_overrides) -> subprocess.Popen:
     env = dict(os.environ)
     env.update({
@@ -49,9 +62,11 @@ def start_service(settings, config_path, log_path, **env_overrides) -> subproces
         "DRIFTWIRE_BATCH_SIZE": "500",
         **env_overrides,
     })
-    log = open(log_path, "ab")
-    return subprocess.Popen([sys.executable, "-m", "driftwire.stream.cli", "run", "--config", str(config_path)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "driftwire.stream.cli", "run", "--config", str(config_path)],
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
+    _STARTED.append(proc)
+    return proc
 
 
 def write_config(tmp_path, **extra):
