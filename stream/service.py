@@ -126,7 +126,7 @@ class DriftService:
             ensure_topics(s, self.config)
         self._producer = Producer(client_config(s, self.config, "producer"))
         self._publisher = Publisher(self._producer, s.alerts_topic, s.dlq_topic, self.metrics)
-        self._consumer = Consumer(client_config(s, self.config, "consumer"))
+        self._consumer = Consumer({**client_config(s, self.config, "consumer"), "error_cb": self._on_client_error})
         self._consumer.subscribe(s.input_topics, on_assign=self._on_assign, on_revoke=self._on_revoke,
                                  on_lost=self._on_lost)
         log.info("consuming %s from %s as group %s; metrics on :%s/metrics",
@@ -134,8 +134,8 @@ class DriftService:
         try:
             while not self._stop.is_set():
                 msgs = self._consumer.consume(s.batch_size, s.batch_timeout)
-                self.health.connected = True
                 if msgs:
+                    self.health.connected = True
                     self.process(msgs)
                 self._producer.poll(0)
                 self._maybe_checkpoint()
@@ -149,8 +149,15 @@ class DriftService:
             if self._http:
                 self._http.stop()
 
+    def _on_client_error(self, err) -> None:
+        # librdkafka retries by itself; readiness reflects whether any broker is reachable.
+        if err.code() == KafkaError._ALL_BROKERS_DOWN:
+            self.health.connected = False
+        log.warning("kafka client: %s", err)
+
     # -- rebalance -----------------------------------------------------------------------
     def _on_assign(self, consumer, partitions) -> None:
+        self.health.connected = True
         snapshots = self._read_checkpoints({(tp.topic, tp.partition) for tp in partitions})
         for tp in partitions:
             key = (tp.topic, tp.partition)
