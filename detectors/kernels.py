@@ -18,6 +18,7 @@ import math
 from pathlib import Path
 
 import numba as nb
+import numpy as np
 
 from . import adwin, base, cusum, ddm, eddm, fhddm, hddm_a, hddm_w, kswin, page_hinkley
 from .base import DRIFT, SKIPPED, WARNING
@@ -112,6 +113,19 @@ def _observe(kind, state, params, x):
         _reset(kind, state, params)
     _step(kind, state, params, x)
     return True
+
+
+def warm_up() -> None:
+    """Load (or, on a cold cache, compile) every loop now rather than on the first real batch."""
+    from .page_hinkley import PageHinkley
+
+    detector = PageHinkley()
+    values = np.zeros(1)
+    run_one(detector.kind, detector._state.copy(), detector._params, 0.0)
+    run_many(detector.kind, detector._state.copy(), detector._params, values,
+             np.empty(1, dtype=np.int64), np.empty(1, dtype=np.int64))
+    run_bank(detector.kind, detector._state.copy().reshape(1, -1), detector._params, np.zeros(1, dtype=np.int64),
+             values, np.empty(1, dtype=np.int64), np.empty(1, dtype=np.int64))
 
 
 @nb.njit(cache=True)

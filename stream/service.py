@@ -20,6 +20,8 @@ import orjson
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from driftwire.detectors import kernels
+
 from . import decode as dec
 from .metrics import HealthState, Metrics, MetricsServer
 from .monitor import PartitionMonitor, SeriesBudget
@@ -124,6 +126,7 @@ class DriftService:
             self.start_metrics_server()
         if s.auto_create_topics:
             ensure_topics(s, self.config)
+        kernels.warm_up()  # compile or load the detector loops before the first batch waits on them
         self._producer = Producer(client_config(s, self.config, "producer"))
         self._publisher = Publisher(self._producer, s.alerts_topic, s.dlq_topic, self.metrics)
         self._consumer = Consumer({**client_config(s, self.config, "consumer"), "error_cb": self._on_client_error})
