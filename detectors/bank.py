@@ -23,8 +23,7 @@ import copy
 
 import numpy as np
 
-from .base import Detector, as_values
-from .kernels import run_bank
+from .base import Detector, _kernels, as_values
 
 
 class DetectorBank:
@@ -67,7 +66,7 @@ class DetectorBank:
             raise IndexError(f"slot out of range 0..{self._size - 1}")
         drifts = np.empty(values.shape[0], dtype=np.int64)
         warnings = np.empty(values.shape[0], dtype=np.int64)
-        n_drift, n_warn = run_bank(
+        n_drift, n_warn = _kernels().run_bank(
             self.prototype.kind, self._states, self.prototype._params, slots, values, drifts, warnings
         )
         return drifts[:n_drift].copy(), warnings[:n_warn].copy()

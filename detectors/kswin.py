@@ -8,7 +8,6 @@ import warnings
 
 import numba as nb
 import numpy as np
-from scipy import stats
 
 from .base import DRIFT, HEADER, Detector, Kernel
 
@@ -225,6 +224,8 @@ def p_value_table(stat_size: int) -> tuple[float, ...]:
     With two samples of ``stat_size`` values the statistic only takes these values, and the
     p-value depends on nothing else, so one table replaces a scipy call per update.
     """
+    from scipy import stats  # imported here: it is slow to import and only tables need it
+
     base = np.arange(stat_size, dtype=np.float64)
     with warnings.catch_warnings():
         # ks_2samp warns when it falls back from the exact to the asymptotic p-value
