@@ -1,0 +1,481 @@
+"""ADWIN: adaptive windowing over an exponential histogram of the stream."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import ClassVar
+
+import numba as nb
+import numpy as np
+
+from .base import DRIFT, HEADER, Detector, Kernel, decode_floats, encode_floats
+
+# state layout after the header
+_WIDTH = HEADER
+_TOTAL = HEADER + 1
+_VARIANCE = HEADER + 2  # sum of squared deviations from the window mean
+# updates since reset modulo clock; river counts them in an i32, the same below 2**31 updates
+_PHASE = HEADER + 3
+_LEVELS = HEADER + 4  # levels of the histogram in use, level 0 included
+_COUNT0 = HEADER + 5  # values in the buffer
+# The buffer: level 0's buckets (single values, whose variance is 0), oldest first, then the
+# values not merged into the histogram yet; max_buckets + PENDING_CAP slots.
+_BUFFER = HEADER + 6
+# Then one block per level i >= 1, for buckets of 2**i values: [count, totals, variances], each
+# array max_buckets long, oldest first. Then scratch space that no checkpoint holds: two areas
+# of (totals, variances) where a batch of merges lays out each level's sequence of buckets.
+
+#: Values merged into the histogram in one batch, at the latest before a test.
+PENDING_CAP = 32
+
+# parameter vector
+_P_DELTA, _P_CLOCK, _P_MAX_BUCKETS, _P_MIN_WINDOW, _P_GRACE, _P_MAX_LEVELS = range(6)
+
+#: Level capacity of the histogram: a window of up to ``max_buckets * 2**48`` values.
+MAX_LEVELS = 48
+
+# The cut test divides four times and takes a square root; a division-free bound rejects the
+# candidates that are clearly not cuts first. Its margins dwarf float rounding (~1e-16), so a
+# candidate it rejects is never a cut in the exact test either.
+_BOUND_SHRINK = 0.998
+_BOUND_SLACK = 1e-13
+_BOUND_MIN = 1e-200
+_BOUND_MAX = 1e250
+
+# Every kernel uses numba's "numpy" error model: float division by zero gives inf or nan as in
+# river instead of raising, and a function that cannot raise is cheaper to call. Numba also
+# reference-counts the state around each call that LLVM does not inline: the helpers are small
+# enough to be inlined, and the long loops sit in the three functions that _step calls only
+# once every few dozen values.
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _reset(state, params):
+    state[_WIDTH] = 0.0
+    state[_TOTAL] = 0.0
+    state[_VARIANCE] = 0.0
+    state[_PHASE] = 0.0
+    state[_LEVELS] = 1.0
+    state[_COUNT0] = 0.0
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _room(mb):
+    # Level 0 passes on at most (PENDING_CAP + 1) // 2 buckets, each level above at most half
+    # of what it received plus one: a level's sequence never exceeds max_buckets + PENDING_CAP.
+    return mb + PENDING_CAP
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _layout(params):
+    """max_buckets, the size of a level block, the offset of level 1's block, the offsets of the
+    two scratch areas and the number of buckets each holds."""
+    mb = int(params[_P_MAX_BUCKETS])
+    block = 2 * mb + 1
+    upper = _BUFFER + mb + PENDING_CAP
+    scratch = upper + (int(params[_P_MAX_LEVELS]) - 1) * block
+    room = _room(mb)
+    return mb, block, upper, scratch, scratch + 2 * room, room
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _merge(t0, v0, t1, v1, n, inv):
+    """Total and variance of two adjacent buckets of ``n`` values each, as river merges them."""
+    # t / n is exactly t * (1 / n): n is a power of two
+    mu0 = t0 * inv
+    mu1 = t1 * inv
+    return t0 + t1, v0 + v1 + n * 0.5 * (mu0 - mu1) * (mu0 - mu1)
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _forget(state, n, inv, u, v):
+    """Take a bucket of ``n`` values, total ``u`` and variance ``v``, out of the window."""
+    mu = u * inv
+    width = state[_WIDTH] - n
+    total = state[_TOTAL] - u
+    state[_WIDTH] = width
+    state[_TOTAL] = total
+    mu_window = total / width
+    state[_VARIANCE] -= v + n * width * (mu - mu_window) * (mu - mu_window) / (n + width)
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _merges(size, mb):
+    # River merges a level's two oldest buckets whenever it holds max_buckets + 1. A batch of
+    # arrivals therefore pairs up the level's sequence (its buckets, then the arrivals) from
+    # the oldest until at most max_buckets are left.
+    return max(0, (size - mb + 1) // 2)
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _materialize(state, params):
+    """Merge the buffered values into the histogram, one level after the other.
+
+    A level's merges depend only on the sequence of buckets it receives, so the histogram ends
+    exactly as river's updates, one value at a time, leave it. Each level's sequence (its own
+    buckets, then those merged below) is laid out in one scratch area while it fills the other.
+    The loops stay in this one function: numba reference-counts the state around every call
+    that LLVM does not inline, and these loops are too long to be inlined.
+    """
+    mb, block, upper, src, dst, room = _layout(params)
+    top = int(params[_P_MAX_LEVELS]) - 1
+    size = int(state[_COUNT0])
+    level = 0
+    n = 1.0
+    inv = 1.0
+    while True:
+        # level 0 is the buffer: its sequence is already in place, with variances 0
+        base = upper + (level - 1) * block
+        merges = _merges(size, mb)
+        first = 2 * merges
+        held = 0
+        if level == top:
+            # The last level there is room for cannot merge: its oldest buckets leave the window.
+            first = max(0, size - mb)
+            for k in range(first):
+                _forget(state, n, inv, state[src + k], state[src + room + k])
+            merges = 0
+        elif merges > 0:
+            nxt = base + block
+            if level + 1 == state[_LEVELS]:
+                state[_LEVELS] = level + 2
+                state[nxt] = 0.0
+            held = int(state[nxt])
+            for k in range(held):
+                state[dst + k] = state[nxt + 1 + k]
+                state[dst + room + k] = state[nxt + 1 + mb + k]
+            if level == 0:
+                for j in range(merges):
+                    t, v = _merge(
+                        state[_BUFFER + 2 * j], 0.0, state[_BUFFER + 2 * j + 1], 0.0, n, inv
+                    )
+                    state[dst + held + j] = t
+                    state[dst + room + held + j] = v
+            else:
+                for j in range(merges):
+                    t, v = _merge(
+                        state[src + 2 * j], state[src + room + 2 * j],
+                        state[src + 2 * j + 1], state[src + room + 2 * j + 1], n, inv,
+                    )
+                    state[dst + held + j] = t
+                    state[dst + room + held + j] = v
+        if level == 0:
+            for r in range(size - first):
+                state[_BUFFER + r] = state[_BUFFER + first + r]
+            state[_COUNT0] = size - first
+        else:
+            for r in range(size - first):
+                state[base + 1 + r] = state[src + first + r]
+                state[base + 1 + mb + r] = state[src + room + first + r]
+            state[base] = size - first
+        if merges == 0:
+            return
+        size = held + merges
+        src, dst = dst, src
+        level += 1
+        n *= 2.0
+        inv *= 0.5
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _drop_oldest(state, params):
+    """Remove the oldest bucket from the window, as river does on a cut."""
+    mb, block, upper, _, _, _ = _layout(params)
+    last = int(state[_LEVELS]) - 1
+    if last == 0:
+        _forget(state, 1.0, 1.0, state[_BUFFER], 0.0)
+        count = int(state[_COUNT0]) - 1
+        for r in range(count):
+            state[_BUFFER + r] = state[_BUFFER + 1 + r]
+        state[_COUNT0] = count
+        return
+    base = upper + (last - 1) * block
+    _forget(state, math.ldexp(1.0, last), math.ldexp(1.0, -last), state[base + 1], state[base + 1 + mb])
+    count = int(state[base]) - 1
+    for r in range(count):
+        state[base + 1 + r] = state[base + 2 + r]
+        state[base + 1 + mb + r] = state[base + 2 + mb + r]
+    state[base] = count
+    # With max_buckets=1 merges can empty a level below the top one; river 0.26.1 keeps such
+    # a level on top and fails on its next cut, here the window goes on without it.
+    while last > 0 and state[base] == 0.0:
+        last -= 1
+        base -= block
+    state[_LEVELS] = last + 1
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _is_cut(u0, u1, n0, n1, mwl, variance_w, dprime, bound):
+    if bound > 0.0:
+        # |u0/n0 - u1/n1| <= eps follows from this, since m >= 1/n0 + 1/n1 = W / (n0 n1)
+        gap = abs(u0 * n1 - u1 * n0) + _BOUND_SLACK * (abs(u0) * n1 + abs(u1) * n0)
+        if gap * gap <= bound * n0 * n1:
+            return False
+    delta_mean = u0 / n0 - u1 / n1
+    m = 1.0 / (n0 - mwl + 1.0) + 1.0 / (n1 - mwl + 1.0)
+    epsilon = math.sqrt(2.0 * m * variance_w * dprime) + 2.0 / 3.0 * dprime * m
+    return abs(delta_mean) > epsilon
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _cut_bound(width, variance_w, dprime):
+    """Scale of the division-free pre-test of :func:`_is_cut`; 0.0 where it is not safe."""
+    bound = _BOUND_SHRINK * 2.0 * width * variance_w * dprime
+    if variance_w > 0.0 and dprime > 0.0 and _BOUND_MIN < bound < _BOUND_MAX:
+        return bound
+    return 0.0
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _find_cut(state, params):
+    """Whether some boundary between buckets splits the window into parts of different means.
+
+    Boundaries are scanned from the oldest bucket on, as river does; the newest value is never
+    one, and the scan stops once the recent part is shorter than ``min_window_length``.
+    """
+    mb, block, upper, _, _, _ = _layout(params)
+    mwl = params[_P_MIN_WINDOW]
+    width = state[_WIDTH]
+    dprime = math.log(2.0 * math.log(width) / params[_P_DELTA])
+    variance_w = state[_VARIANCE] / width
+    bound = _cut_bound(width, variance_w, dprime)
+    n0 = 0.0
+    n1 = width
+    u0 = 0.0
+    u1 = state[_TOTAL]
+    level = int(state[_LEVELS]) - 1
+    n = math.ldexp(1.0, level)
+    base = upper + (level - 1) * block
+    while level >= 0:
+        # level 0 is the buffer, whose count sits just before it like a block's
+        if level == 0:
+            base = _COUNT0
+        count = int(state[base])
+        for k in range(count):
+            n0 += n
+            n1 -= n
+            t = state[base + 1 + k]
+            u0 += t
+            u1 -= t
+            if (level == 0 and k == count - 1) or n1 < mwl:
+                return False
+            if n0 >= mwl and _is_cut(u0, u1, n0, n1, mwl, variance_w, dprime, bound):
+                return True
+        level -= 1
+        base -= block
+        n *= 0.5
+    return False
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _step(state, params, x):
+    width = state[_WIDTH] + 1.0
+    state[_WIDTH] = width
+    if width > 1.0:
+        dev = x - state[_TOTAL] / (width - 1.0)
+        state[_VARIANCE] += (width - 1.0) * dev * dev / width
+    state[_TOTAL] += x
+    count = state[_COUNT0]
+    if count == params[_P_MAX_BUCKETS] + PENDING_CAP:
+        _materialize(state, params)
+        count = state[_COUNT0]
+    state[_BUFFER + int(count)] = x
+    state[_COUNT0] = count + 1.0
+    phase = state[_PHASE] + 1.0
+    if phase == params[_P_CLOCK]:
+        phase = 0.0
+    state[_PHASE] = phase
+    drift = False
+    if phase == 0.0 and state[_WIDTH] > params[_P_GRACE]:
+        _materialize(state, params)
+        while _find_cut(state, params):
+            _drop_oldest(state, params)
+            drift = True
+    state[DRIFT] = 1.0 if drift else 0.0
+
+
+def _positive_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+class ADWIN(Detector):
+    """Adaptive Windowing: drift when two parts of a variable-length window differ in mean.
+
+    ADWIN keeps a window of the recent values, compressed into an exponential histogram: up to
+    ``max_buckets`` buckets per size 1, 2, 4, ... each holding the total and variance of the
+    values it summarizes, so the window costs memory logarithmic in its length. Every
+    ``clock`` updates it checks each boundary between buckets as a split of the window into an
+    older part W0 and a recent part W1. When their means differ by more than a Hoeffding-style
+    bound that depends on ``delta``, the sizes of both parts and the window variance, the oldest
+    bucket is dropped, the check repeats, and drift is signalled. ADWIN has no warning zone.
+
+    New values are merged into the histogram in batches of up to ``PENDING_CAP``, and always
+    before a test, which leaves exactly the histogram river's one-at-a-time merges build: the
+    detections, :attr:`width`, :attr:`estimation` and :attr:`variance` are river's to the bit.
+    Checkpoints hold the values not merged yet and the histogram levels in use, so their size
+    grows with the logarithm of the window length (:attr:`checkpoint_size`). The histogram has
+    room for ``MAX_LEVELS`` levels, a window of ``max_buckets * (2**48 - 1)`` values (decades
+    of a million values per second without drift); past that it forgets its oldest buckets,
+    where river's window would keep growing.
+
+    Parameters
+    ----------
+    delta
+        Significance value of the cut test: smaller means fewer, surer detections.
+    clock
+        The cut test runs once every ``clock`` updates.
+    max_buckets
+        Buckets kept per bucket size before the two oldest are merged.
+    min_window_length
+        Values both sub-windows need before a split is tested.
+    grace_period
+        Values the window needs before any test runs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from driftwire.detectors import ADWIN
+    >>> rng = np.random.default_rng(7)
+    >>> stream = np.concatenate([rng.normal(0.0, 1.0, 1000), rng.normal(1.0, 1.0, 1000)])
+    >>> adwin = ADWIN()
+    >>> adwin.update_many(stream)
+    array([1055])
+    >>> adwin.width, round(adwin.estimation, 2)
+    (944, 1.0)
+
+    References
+    ----------
+    A. Bifet and R. Gavalda (2007). Learning from time-changing data with adaptive windowing.
+    Proceedings of the 2007 SIAM International Conference on Data Mining, 443-448.
+    """
+
+    name = "adwin"
+    kernel = Kernel(_reset, _step)
+    statistic_name = "window_mean"
+    #: Level capacity of the histogram (see the class docstring).
+    max_levels: ClassVar[int] = MAX_LEVELS
+
+    def __init__(
+        self,
+        delta: float = 0.002,
+        clock: int = 32,
+        max_buckets: int = 5,
+        min_window_length: int = 5,
+        grace_period: int = 10,
+    ):
+        if not 0 < delta < 1:
+            raise ValueError(f"delta must be in (0, 1), got {delta!r}")
+        _positive_int("clock", clock, 1)
+        _positive_int("max_buckets", max_buckets, 1)
+        _positive_int("min_window_length", min_window_length, 1)
+        _positive_int("grace_period", grace_period, 0)
+        if self.max_levels < 2:
+            raise ValueError(f"max_levels must be at least 2, got {self.max_levels}")
+        super().__init__(
+            delta=delta,
+            clock=clock,
+            max_buckets=max_buckets,
+            min_window_length=min_window_length,
+            grace_period=grace_period,
+        )
+
+    def _param_vector(self) -> np.ndarray:
+        p = self.params
+        return np.array(
+            [
+                p["delta"],
+                p["clock"],
+                p["max_buckets"],
+                p["min_window_length"],
+                p["grace_period"],
+                self.max_levels,
+            ],
+            dtype=np.float64,
+        )
+
+    def _block(self) -> int:
+        return 2 * self.params["max_buckets"] + 1
+
+    def _upper(self) -> int:
+        return _BUFFER + self.params["max_buckets"] + PENDING_CAP
+
+    def _state_size(self) -> int:
+        mb = self.params["max_buckets"]
+        return self._upper() + (self.max_levels - 1) * self._block() + 4 * _room(mb)
+
+    def _encode_state(self, state: np.ndarray) -> list:
+        # the buffered values and the levels in use: a size logarithmic in the window's
+        count = int(state[_COUNT0])
+        upper = self._upper()
+        return encode_floats(
+            np.concatenate(
+                [
+                    state[: _BUFFER + count],
+                    state[upper : upper + (int(state[_LEVELS]) - 1) * self._block()],
+                ]
+            )
+        )
+
+    def _decode_state(self, items: list) -> np.ndarray:
+        values = decode_floats(items)
+        if values.shape[0] < _BUFFER:
+            raise ValueError(f"{self.name}: state has only {values.shape[0]} values")
+        mb = self.params["max_buckets"]
+        count = self._checked_count(values[_COUNT0], 0, mb + PENDING_CAP, "buffered values")
+        levels = self._checked_count(values[_LEVELS], 1, self.max_levels, "levels")
+        self._checked_count(values[_PHASE], 0, self.params["clock"] - 1, "phase")
+        block = self._block()
+        expected = _BUFFER + count + (levels - 1) * block
+        if values.shape[0] != expected:
+            raise ValueError(f"{self.name}: state has {values.shape[0]} values, expected {expected}")
+        state = np.zeros(self._state_size(), dtype=np.float64)
+        state[: _BUFFER + count] = values[: _BUFFER + count]
+        upper = self._upper()
+        state[upper : upper + (levels - 1) * block] = values[_BUFFER + count :]
+        for level in range(1, levels):
+            self._checked_count(state[upper + (level - 1) * block], 0, mb, f"buckets at level {level}")
+        return state
+
+    def _checked_count(self, value: float, low: int, high: int, what: str) -> int:
+        # the kernels index the state with these counts: out of range, they would write past it
+        if not (low <= value <= high and value == int(value)):
+            raise ValueError(f"{self.name}: state has {value!r} {what}, expected {low}..{high}")
+        return int(value)
+
+    @staticmethod
+    def statistic_of(state, params) -> float:
+        """The window mean (:attr:`estimation`)."""
+        width = state[_WIDTH]
+        return float(state[_TOTAL] / width) if width > 0 else 0.0
+
+    @property
+    def width(self) -> int:
+        """Number of values in the window."""
+        return int(self._state[_WIDTH])
+
+    @property
+    def total(self) -> float:
+        """Sum of the values in the window."""
+        return float(self._state[_TOTAL])
+
+    @property
+    def variance(self) -> float:
+        """Sum of squared deviations from the window mean, as river reports it."""
+        return float(self._state[_VARIANCE])
+
+    @property
+    def estimation(self) -> float:
+        """Mean of the values in the window."""
+        return self.statistic
+
+    @property
+    def n_levels(self) -> int:
+        """Histogram levels in use: about log2(width / max_buckets) + 1."""
+        return int(self._state[_LEVELS])
+
+    @property
+    def checkpoint_size(self) -> int:
+        """Number of floats :meth:`get_state` writes for the current window."""
+        return _BUFFER + int(self._state[_COUNT0]) + (self.n_levels - 1) * self._block()
