@@ -9,7 +9,7 @@ alert is read, so consumers keep working when fields are added.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
@@ -89,7 +89,10 @@ class DriftAlert(BaseModel):
     )
     threshold: Number | None = Field(
         None,
-        description="The value the statistic was compared with, a finite number; null when the detector has no single threshold.",
+        description=(
+            "The value the statistic was compared with, a finite number; null when the detector has no "
+            "single threshold."
+        ),
     )
     event_time: UtcDatetime = Field(
         description=(
@@ -98,7 +101,7 @@ class DriftAlert(BaseModel):
         )
     )
     detected_at: UtcDatetime = Field(
-        default_factory=lambda: datetime.now(timezone.utc),
+        default_factory=lambda: datetime.now(UTC),
         description="Wall-clock time at which the alert was raised, UTC.",
     )
     window: AlertWindow | None = Field(

@@ -70,7 +70,10 @@ class PredictionEvent(_Event):
         ),
     )
     prediction: Value = Field(
-        description="The model's output: a finite number (regression value or class index), a string or a boolean (class label)."
+        description=(
+            "The model's output: a finite number (regression value or class index), a string or a boolean "
+            "(class label)."
+        )
     )
     score: Number | None = Field(
         None,
@@ -99,5 +102,7 @@ class LabelEvent(_Event):
     Fields not listed here are allowed and ignored."""
 
     label: Value = Field(
-        description="The true outcome: a finite number, a string or a boolean, comparable with the prediction it labels."
+        description=(
+            "The true outcome: a finite number, a string or a boolean, comparable with the prediction it labels."
+        )
     )

@@ -9,7 +9,7 @@ so a rejected event names its field and the reason. These are the rules the hot-
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, PlainValidator, StrictStr, WithJsonSchema
@@ -78,7 +78,7 @@ def _model_version(v) -> str:
 
 
 def _to_utc(dt: datetime) -> datetime:
-    return dt.astimezone(timezone.utc)
+    return dt.astimezone(UTC)
 
 
 _NUMBER_SCHEMA = {"type": "number"}

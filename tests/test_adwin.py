@@ -18,43 +18,9 @@ from river import drift
 
 from driftwire.detectors import ADWIN, DetectorBank, from_state, make
 from driftwire.detectors import adwin as adwin_module
-from river_reference import split_detections
+from river_reference import REAL_KINDS, make_stream, split_detections
 
-KINDS = [
-    "abrupt", "segments", "gradual", "variance", "student_t", "cauchy", "constant",
-    "constant_runs", "binary", "offset", "tiny", "wide_range",
-]
-
-
-def make_stream(kind: str, n: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    half = n // 2
-    if kind == "abrupt":
-        return np.r_[rng.normal(0, 1, half), rng.normal(rng.uniform(-3, 3), 1, n - half)]
-    if kind == "segments":
-        means = rng.normal(0, 2, 12)
-        return rng.normal(0, 1, n) + means[np.sort(rng.integers(0, 12, n))]
-    if kind == "gradual":
-        return rng.normal(0, 1, n) + np.clip(np.linspace(-1, 3, n), 0, None)
-    if kind == "variance":
-        return np.r_[rng.normal(0, 1, half), rng.normal(0, rng.uniform(2, 10), n - half)]
-    if kind == "student_t":
-        return rng.standard_t(rng.uniform(1, 3), n) + (np.arange(n) >= half) * rng.uniform(0, 3)
-    if kind == "cauchy":
-        return rng.standard_cauchy(n)
-    if kind == "constant":
-        return np.full(n, rng.normal())
-    if kind == "constant_runs":
-        return np.repeat(rng.normal(0, 3, n // 50 + 1), 50)[:n]
-    if kind == "binary":
-        rates = rng.uniform(0, 1, 4)
-        return (rng.random(n) < rates[np.arange(n) * 4 // n]).astype(float)
-    if kind == "offset":
-        return 1e6 + rng.normal(0, 1, n) + (np.arange(n) >= half) * 0.5
-    if kind == "tiny":
-        return 1e-9 * (rng.normal(0, 1, n) + (np.arange(n) >= half))
-    # values whose magnitudes span 10**-100 .. 10**100
-    return rng.normal(0, 1, n) * 10.0 ** rng.integers(-100, 100, n)
+KINDS = REAL_KINDS
 
 
 lengths = st.sampled_from([300, 1000, 3000, 6000]) | st.integers(20, 6000)

@@ -20,33 +20,12 @@ from scipy import stats
 
 from driftwire.detectors import KSWIN, DetectorBank
 from driftwire.detectors.kswin import DEFAULT_SEED, ks_statistic, p_value_table
-from river_reference import river_detections, split_detections
+from river_reference import make_stream, river_detections, split_detections
 
 # scipy warns when its exact p-value fails and it falls back to the asymptotic one
 pytestmark = pytest.mark.filterwarnings("ignore:ks_2samp:RuntimeWarning")
 
 KINDS = ["abrupt", "gradual", "variance", "student_t", "cauchy", "constant_runs", "ties", "binary"]
-
-
-def make_stream(kind: str, n: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    half = n // 2
-    if kind == "abrupt":
-        return np.r_[rng.normal(0, 1, half), rng.normal(rng.uniform(0.5, 3), 1, n - half)]
-    if kind == "gradual":
-        return rng.normal(0, 1, n) + np.clip(np.linspace(-1, 2, n), 0, None)
-    if kind == "variance":
-        return np.r_[rng.normal(0, 1, half), rng.normal(0, rng.uniform(2, 5), n - half)]
-    if kind == "student_t":
-        return rng.standard_t(2, n) + np.r_[np.zeros(half), np.full(n - half, 1.5)]
-    if kind == "cauchy":
-        return rng.standard_cauchy(n)
-    if kind == "constant_runs":
-        return np.repeat(rng.normal(0, 3, n // 20 + 1), 20)[:n]
-    if kind == "ties":
-        return rng.integers(0, 4, n).astype(float) + (np.arange(n) >= half) * 2
-    p = np.r_[np.full(half, 0.1), np.full(n - half, 0.5)]
-    return (rng.random(n) < p).astype(float)
 
 
 streams = st.builds(

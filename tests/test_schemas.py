@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import jsonschema
 import pytest
@@ -111,7 +111,8 @@ VALID = [
     (PredictionEvent, {**BASE, "prediction": 0, "model_version": None, "score": None, "timestamp": None}),
     (PredictionEvent, {**BASE, "prediction": 0, "trace_id": "abc", "extra": {"nested": [1, 2]}}),
     (FeatureEvent, {**BASE, "features": {}}),
-    (FeatureEvent, {**BASE, "features": {"x": 1.5, "": "empty names are names"}, "timestamp": "2024-05-01T14:00:00+02:00"}),
+    (FeatureEvent,
+     {**BASE, "features": {"x": 1.5, "": "empty names are names"}, "timestamp": "2024-05-01T14:00:00+02:00"}),
     (LabelEvent, {**BASE, "label": "churn"}),
     (LabelEvent, {**BASE, "label": 3, "model_version": "v3", "timestamp": "2024-05-01T12:00:00.5-03:00"}),
     (LabelEvent, {**BASE, "label": False, "source_system": "crm"}),
@@ -268,7 +269,7 @@ values = finite | st.text(max_size=8) | st.booleans()
 feature_values = values | st.none()
 timestamps = st.none() | finite | st.datetimes(
     min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1), timezones=st.sampled_from(
-        [timezone.utc, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]
+        [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]
     )
 ).map(lambda d: d.isoformat().replace("+00:00", "Z"))
 
@@ -323,7 +324,7 @@ def make_alert(**overrides) -> DriftAlert:
         threshold=0.002,
         event_time=datetime(2024, 5, 1, 14, 0, 0, 250000, tzinfo=timezone(timedelta(hours=2))),
         window=AlertWindow(
-            start=datetime(2024, 5, 1, 9, tzinfo=timezone.utc), end="2024-05-01T12:00:00.25Z", count=1200
+            start=datetime(2024, 5, 1, 9, tzinfo=UTC), end="2024-05-01T12:00:00.25Z", count=1200
         ),
         source=AlertSource(topic="predictions", partition=2, offset=981),
         details={"mean_before": 0.1, "mean_after": 0.4, "width": 1200},
@@ -353,14 +354,14 @@ def test_alert_datetimes_are_utc_in_python():
     alert = make_alert()
     for t in (alert.event_time, alert.detected_at, alert.window.start, alert.window.end):
         assert t.utcoffset() == timedelta(0)
-    assert alert.event_time == datetime(2024, 5, 1, 12, 0, 0, 250000, tzinfo=timezone.utc)
+    assert alert.event_time == datetime(2024, 5, 1, 12, 0, 0, 250000, tzinfo=UTC)
 
 
 def test_alert_defaults():
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     a, b = make_alert(), make_alert(window=None, statistic=None, threshold=None, details={})
     assert uuid.UUID(a.alert_id).version == 4 and a.alert_id != b.alert_id
-    assert before <= a.detected_at <= datetime.now(timezone.utc)
+    assert before <= a.detected_at <= datetime.now(UTC)
     assert json.loads(b.model_dump_json())["window"] is None
 
 
