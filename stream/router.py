@@ -23,7 +23,7 @@ MAX_SHAPES = 10_000
 class _Shape:
     """One (model, version, feature names, value types) combination, resolved once."""
 
-    __slots__ = ("error", "names", "columns", "series", "int_columns", "capped", "values", "messages")
+    __slots__ = ("error", "names", "columns", "series", "int_columns", "capped", "direct", "values", "messages")
 
     # A feature column holds a number, string, bool or null; the first bad type makes the shape
     # (and so every event of it) invalid, with the same error the reference check raises.
@@ -53,9 +53,13 @@ class _Shape:
         self.series = np.array(series, dtype=np.int64)
         self.int_columns = tuple(ints)
         self.capped = capped
+        # Numbers and nulls only: numpy converts the values straight to float64 (null -> NaN,
+        # in a column that is never selected). Strings and bools need the object route.
+        self.direct = all(t is float or t is int or t is _NONE for t in types)
 
 
 _OUTPUTS = ("prediction", "score")
+_NONE = type(None)
 _NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 _FeatureValue = float | str | bool | None
 
@@ -163,10 +167,11 @@ class Router:
             width = len(shape.names)
             capped += shape.capped * n
             if shape.columns.size:
-                grid = np.array(shape.values, dtype=object).reshape(n, width)[:, shape.columns]
+                raw = np.array(shape.values, dtype=np.float64 if shape.direct else object)
+                grid = raw.reshape(n, width)[:, shape.columns]
                 parts.append((
                     np.broadcast_to(shape.series, grid.shape).ravel(),
-                    grid.astype(np.float64).ravel(),
+                    grid.astype(np.float64, copy=False).ravel(),
                     np.repeat(np.array(shape.messages, dtype=np.int64), shape.columns.size),
                 ))
             shape.values = []
