@@ -131,6 +131,9 @@ def test_metrics_parse_and_counters_match_what_was_sent(settings):
                    what="offsets committed")
         wait_until(lambda: not any(metric_samples(service.metrics_port)["driftwire_consumer_lag"].values()), 10,
                    what="the lag gauges to reach 0")
+        # Detector statistics are exported once a second.
+        wait_until(lambda: "driftwire_drift_statistic" in metric_samples(service.metrics_port), 10,
+                   what="the detector statistics")
         samples = metric_samples(service.metrics_port)
         health = urllib.request.urlopen(f"http://127.0.0.1:{service.metrics_port}/healthz", timeout=5)
         ready = urllib.request.urlopen(f"http://127.0.0.1:{service.metrics_port}/readyz", timeout=5)
