@@ -115,17 +115,14 @@ def _observe(kind, state, params, x):
     return True
 
 
-def warm_up() -> None:
-    """Load (or, on a cold cache, compile) every loop now rather than on the first real batch."""
+def warm_up_banks() -> None:
+    """Load (or, on a cold cache, compile) the bank loop now rather than on the first real batch."""
     from .page_hinkley import PageHinkley
 
     detector = PageHinkley()
-    values = np.zeros(1)
-    run_one(detector.kind, detector._state.copy(), detector._params, 0.0)
-    run_many(detector.kind, detector._state.copy(), detector._params, values,
-             np.empty(1, dtype=np.int64), np.empty(1, dtype=np.int64))
+    out = np.empty(1, dtype=np.int64)
     run_bank(detector.kind, detector._state.copy().reshape(1, -1), detector._params, np.zeros(1, dtype=np.int64),
-             values, np.empty(1, dtype=np.int64), np.empty(1, dtype=np.int64))
+             np.zeros(1), out, out.copy())
 
 
 @nb.njit(cache=True)
