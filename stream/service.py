@@ -32,6 +32,8 @@ from .settings import DetectionConfig, Settings
 log = logging.getLogger("driftwire")
 
 STATE_FORMAT = 1
+#: A partition's checkpoint holds every series' detectors: allow records far above Kafka's 1 MB default.
+MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024
 
 
 class FatalError(RuntimeError):
@@ -51,7 +53,8 @@ def client_config(settings: Settings, config: DetectionConfig, role: str) -> dic
             "enable.partition.eof": False,
         })
     else:
-        conf.update({"enable.idempotence": True, "acks": "all", "linger.ms": 5, "compression.type": "lz4"})
+        conf.update({"enable.idempotence": True, "acks": "all", "linger.ms": 5, "compression.type": "lz4",
+                     "message.max.bytes": MAX_CHECKPOINT_BYTES + 1024})
     conf.update(settings.kafka_properties())
     conf.update(config.kafka)
     conf.update(config.consumer if role == "consumer" else config.producer)
@@ -61,7 +64,7 @@ def client_config(settings: Settings, config: DetectionConfig, role: str) -> dic
 def ensure_topics(settings: Settings, config: DetectionConfig) -> None:
     """Create driftwire's topics where missing (the state topic compacted)."""
     admin_conf = {k: v for k, v in client_config(settings, config, "producer").items()
-                  if k not in ("enable.idempotence", "acks", "linger.ms", "compression.type")}
+                  if k not in ("enable.idempotence", "acks", "linger.ms", "compression.type", "message.max.bytes")}
     admin = AdminClient(admin_conf)
     n = settings.topic_partitions
     wanted = [
@@ -70,7 +73,8 @@ def ensure_topics(settings: Settings, config: DetectionConfig) -> None:
         NewTopic(settings.labels_topic, n),
         NewTopic(settings.alerts_topic, n),
         NewTopic(settings.dlq_topic, n),
-        NewTopic(settings.state_topic, n, config={"cleanup.policy": "compact"}),
+        NewTopic(settings.state_topic, n,
+                 config={"cleanup.policy": "compact", "max.message.bytes": str(MAX_CHECKPOINT_BYTES)}),
     ]
     existing = admin.list_topics(timeout=10).topics
     missing = [t for t in wanted if t.topic not in existing]
