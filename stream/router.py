@@ -107,6 +107,8 @@ class Router:
         self._active: list[_Shape] = []
         #: model of each event taken in this batch, for the event counters
         self.models: list[str] = []
+        #: offset after the last record taken; records below it were taken already (-1: none yet)
+        self.next_offset = -1
 
     def add(self, value: bytes | None, index: int) -> str:
         """Take message ``index`` of the batch; return its model, or raise :class:`InvalidEvent`."""

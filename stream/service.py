@@ -166,19 +166,22 @@ class DriftService:
     def _on_assign(self, consumer, partitions) -> None:
         self.health.connected = True
         snapshots = self._read_checkpoints({(tp.topic, tp.partition) for tp in partitions})
+        committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(partitions, timeout=10)}
         for tp in partitions:
             key = (tp.topic, tp.partition)
             monitor = PartitionMonitor(tp.topic, tp.partition, self.config, self.budget)
+            router = Router(monitor, self._kind[tp.topic], self.settings.max_message_bytes, self._allowed)
             snap = snapshots.get(key)
             if snap is not None:
                 monitor.set_state(snap["monitor"])
                 self.cooldown.restore(snap["cooldown"])
-                tp.offset = snap["offset"]
+                tp.offset = router.next_offset = snap["offset"]
                 log.info("restored %s[%d]: %d series, resuming at offset %d",
                          tp.topic, tp.partition, len(monitor.series), snap["offset"])
+            elif committed.get(key, OFFSET_INVALID) >= 0:
+                router.next_offset = committed[key]
             self.monitors[key] = monitor
-            self.routers[key] = Router(monitor, self._kind[tp.topic], self.settings.max_message_bytes,
-                                       self._allowed)
+            self.routers[key] = router
         consumer.assign(partitions)
         self.health.assigned = bool(self.monitors)
         self.metrics.assigned_partitions.set(len(self.monitors))
@@ -218,8 +221,12 @@ class DriftService:
                 self._consumer_error(msg.error())
                 continue
             router = routers.get((msg.topic(), msg.partition()))
-            if router is None:
-                continue  # a record of a partition revoked during this batch
+            offset = msg.offset()
+            if router is None or offset < router.next_offset:
+                # A record of a partition revoked during this batch, or one fetched before a
+                # rebalance that its new assignment will read again from its checkpoint.
+                continue
+            router.next_offset = offset + 1
             try:
                 router.add(msg.value(), i)
             except dec.InvalidEvent as exc:
@@ -284,14 +291,15 @@ class DriftService:
         if not keys or self._consumer is None:
             return
         self._publisher.flush()
-        positions = self._consumer.position([TopicPartition(t, p) for t, p in keys])
         commits = []
-        for tp in positions:
-            if tp.offset == OFFSET_INVALID or tp.offset < 0:
-                continue  # nothing consumed yet on this partition
-            key = (tp.topic, tp.partition)
-            self._write_checkpoint(key, tp.offset)
-            commits.append(TopicPartition(tp.topic, tp.partition, tp.offset))
+        for key in keys:
+            # The offset after the last record processed, not the consumer's position: a
+            # rebalance can run while fetched records still wait to be processed.
+            offset = self.routers[key].next_offset
+            if offset < 0:
+                continue  # nothing processed yet on this partition
+            self._write_checkpoint(key, offset)
+            commits.append(TopicPartition(key[0], key[1], offset))
         if not commits:
             return
         try:
