@@ -7,6 +7,7 @@ replayed after a crash republishes the same ids: consumers deduplicate on ``aler
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import uuid
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from driftwire.schemas import AlertSource, DriftAlert
+
+log = logging.getLogger("driftwire")
 
 #: namespace of the uuid5 alert ids
 ALERT_NAMESPACE = uuid.UUID("6f0d5c1e-8a3b-4f7e-9c2d-1b5e7a9d3c40")
@@ -25,6 +28,11 @@ H_OFFSET = "driftwire.source.offset"
 H_TIMESTAMP = "driftwire.source.timestamp"
 H_REASON = "driftwire.error.reason"
 H_MESSAGE = "driftwire.error.message"
+H_SIZE = "driftwire.source.size"  # set when the dead letter holds only the first bytes
+
+#: Dead letters keep at most this much of the original value: brokers refuse records above
+#: about 1 MB by default, and a dead letter the broker refuses would be lost anyway.
+DLQ_MAX_VALUE_BYTES = 512 * 1024
 
 
 def utc(seconds: float) -> datetime:
@@ -68,7 +76,11 @@ class Cooldown:
 
 
 class Publisher:
-    """Produces alerts and dead letters, and tracks what the broker has not acknowledged."""
+    """Produces alerts, dead letters and checkpoints, and tracks what the broker has not acknowledged.
+
+    An alert or checkpoint the broker refuses stops the next commit (see :meth:`flush`); a
+    refused dead letter is counted and logged, and the service goes on.
+    """
 
     def __init__(self, producer, alerts_topic: str, dlq_topic: str, metrics):
         self.producer = producer
@@ -78,8 +90,12 @@ class Publisher:
         self.failed: list[str] = []
 
     def _delivered(self, err, msg) -> None:
-        if err is not None:
-            self.metrics.publish_errors.labels(msg.topic()).inc()
+        if err is None:
+            return
+        self.metrics.publish_errors.labels(msg.topic()).inc()
+        if msg.topic() == self.dlq_topic:
+            log.error("dead letter refused by the broker (%s), dropped: %s", err, dict(msg.headers() or []))
+        else:
             self.failed.append(f"{msg.topic()}: {err}")
 
     def alert(self, alert: DriftAlert) -> None:
@@ -96,7 +112,11 @@ class Publisher:
             (H_REASON, reason.encode()),
             (H_MESSAGE, message[:1000].encode("utf-8", "replace")),
         ]
-        self.produce(self.dlq_topic, msg.value(), msg.key(), headers)
+        value = msg.value()
+        if value is not None and len(value) > DLQ_MAX_VALUE_BYTES:
+            headers.append((H_SIZE, str(len(value)).encode()))
+            value = value[:DLQ_MAX_VALUE_BYTES]
+        self.produce(self.dlq_topic, value, msg.key(), headers)
 
     def produce(self, topic: str, value, key, headers=None) -> None:
         while True:

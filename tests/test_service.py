@@ -24,7 +24,7 @@ from busutil import (
 )
 from driftwire.schemas import DriftAlert, json_schemas
 from driftwire.stream import simulate
-from driftwire.stream.publish import H_OFFSET, H_PARTITION, H_REASON, H_TOPIC
+from driftwire.stream.publish import DLQ_MAX_VALUE_BYTES, H_OFFSET, H_PARTITION, H_REASON, H_SIZE, H_TOPIC
 from driftwire.stream.service import DriftService, ensure_topics
 
 pytestmark = pytest.mark.broker
@@ -167,3 +167,24 @@ def test_readyz_is_503_until_partitions_are_assigned(settings):
         assert urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).status == 200
     finally:
         service._http.stop()
+
+
+def test_a_huge_message_is_dead_lettered_truncated_with_its_size(settings):
+    config = fast_config()
+    ensure_topics(settings, config)
+    huge = orjson.dumps({"event_id": "x", "model": "pricing", "prediction": 1,
+                         "features": {"blob": "x" * (2 * 1024 * 1024)}})
+    good = [orjson.dumps(e) for e in simulated(1_000)]
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "message.max.bytes": 8 * 1024 * 1024})
+    for value in [*good[:500], huge, *good[500:]]:
+        producer.produce(settings.predictions_topic, value=value, key=b"k")
+    assert producer.flush(30) == 0
+    with running(DriftService(settings, config)) as service:
+        wait_until(caught_up(service, len(good)), 60, what="the valid events")
+        dead = read_topic(settings.bootstrap_servers, settings.dlq_topic, expect=1)
+        samples = metric_samples(service.metrics_port)
+    assert total(samples, "driftwire_invalid_events_total", reason="oversized") == 1
+    assert total(samples, "driftwire_events_total") == len(good)
+    headers = {k: v.decode() for k, v in dead[0].headers()}
+    assert headers[H_REASON] == "oversized" and int(headers[H_SIZE]) == len(huge)
+    assert dead[0].value() == huge[:DLQ_MAX_VALUE_BYTES]
