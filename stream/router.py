@@ -109,6 +109,8 @@ class Router:
         self.models: list[str] = []
         #: offset after the last record taken; records below it were taken already (-1: none yet)
         self.next_offset = -1
+        #: the offset of this partition's last checkpoint on the state topic
+        self.checkpointed_offset = -1
 
     def add(self, value: bytes | None, index: int) -> str:
         """Take message ``index`` of the batch; return its model, or raise :class:`InvalidEvent`."""

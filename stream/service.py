@@ -175,7 +175,7 @@ class DriftService:
             if snap is not None:
                 monitor.set_state(snap["monitor"])
                 self.cooldown.restore(snap["cooldown"])
-                tp.offset = router.next_offset = snap["offset"]
+                tp.offset = router.next_offset = router.checkpointed_offset = snap["offset"]
                 log.info("restored %s[%d]: %d series, resuming at offset %d",
                          tp.topic, tp.partition, len(monitor.series), snap["offset"])
             elif committed.get(key, OFFSET_INVALID) >= 0:
@@ -295,9 +295,10 @@ class DriftService:
         for key in keys:
             # The offset after the last record processed, not the consumer's position: a
             # rebalance can run while fetched records still wait to be processed.
-            offset = self.routers[key].next_offset
-            if offset < 0:
-                continue  # nothing processed yet on this partition
+            router = self.routers[key]
+            offset = router.next_offset
+            if offset < 0 or offset == router.checkpointed_offset:
+                continue  # nothing processed on this partition since its last checkpoint
             self._write_checkpoint(key, offset)
             commits.append(TopicPartition(key[0], key[1], offset))
         if not commits:
@@ -307,6 +308,8 @@ class DriftService:
         except Exception:
             self.metrics.checkpoints.labels("failed").inc()
             raise
+        for tp in commits:
+            self.routers[(tp.topic, tp.partition)].checkpointed_offset = tp.offset
         try:
             self._consumer.commit(offsets=commits, asynchronous=False)
         except KafkaException as exc:
