@@ -72,3 +72,13 @@ def make_stream(kind: str, n: int, seed: int) -> np.ndarray:
         return 1e-9 * (rng.normal(0, 1, n) + (np.arange(n) >= half))
     # values whose magnitudes span 10**-100 .. 10**100
     return rng.normal(0, 1, n) * 10.0 ** rng.integers(-100, 100, n)
+
+
+def interleave(series: list[np.ndarray], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The values of equally long ``series`` in one random interleaving, each series keeping its
+    own order: ``(order, values)`` where ``order[i]`` is the series ``values[i]`` comes from."""
+    order = rng.permutation(np.repeat(np.arange(len(series)), len(series[0])))
+    values = np.empty(order.size)
+    for s, x in enumerate(series):
+        values[order == s] = x
+    return order, values

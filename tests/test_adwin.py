@@ -18,7 +18,7 @@ from river import drift
 
 from driftwire.detectors import ADWIN, DetectorBank, from_state, make
 from driftwire.detectors import adwin as adwin_module
-from river_reference import REAL_KINDS, make_stream, split_detections
+from river_reference import REAL_KINDS, interleave, make_stream, split_detections
 
 KINDS = REAL_KINDS
 
@@ -187,13 +187,7 @@ def test_bank_matches_independent_detectors():
     series = [make_stream(kinds[i % len(kinds)], 3000, i) for i in range(12)]
     bank = DetectorBank(ADWIN(clock=4, max_buckets=3), capacity=2)
     slots = [bank.add() for _ in series]
-    # interleave the series in random order, each keeping its own order
-    order = rng.permutation(np.repeat(np.arange(len(series)), 3000))
-    positions = np.zeros(len(series), dtype=np.int64)
-    values = np.empty(order.size)
-    for i, s in enumerate(order):
-        values[i] = series[s][positions[s]]
-        positions[s] += 1
+    order, values = interleave(series, rng)
     drifts, warnings = bank.update(np.array(slots)[order], values)
     assert warnings.size == 0
     for s, slot in enumerate(slots):

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from driftwire.detectors import CUSUM, DetectorBank
-from river_reference import make_stream, split_detections
+from river_reference import interleave, make_stream, split_detections
 
 
 class ReferenceCUSUM:
@@ -196,12 +196,7 @@ def test_bank_matches_independent_detectors():
     series = [make_stream(kind, 2000, i) for i, kind in enumerate(KINDS)]
     bank = DetectorBank(CUSUM(**params), capacity=3)
     slot_ids = [bank.add() for _ in series]
-    order = rng.permutation(np.repeat(np.arange(len(series)), 2000))
-    cursor = np.zeros(len(series), dtype=int)
-    values = np.empty(order.size)
-    for i, s in enumerate(order):
-        values[i] = series[s][cursor[s]]
-        cursor[s] += 1
+    order, values = interleave(series, rng)
     slots = np.array(slot_ids)[order]
     drifts, warnings = bank.update(slots, values)
     assert warnings.size == 0 and drifts.size > 0

@@ -20,7 +20,7 @@ from scipy import stats
 
 from driftwire.detectors import KSWIN, DetectorBank
 from driftwire.detectors.kswin import DEFAULT_SEED, ks_statistic, p_value_table
-from river_reference import make_stream, river_detections, split_detections
+from river_reference import interleave, make_stream, river_detections, split_detections
 
 # scipy warns when its exact p-value fails and it falls back to the asymptotic one
 pytestmark = pytest.mark.filterwarnings("ignore:ks_2samp:RuntimeWarning")
@@ -230,12 +230,7 @@ def test_bank_matches_independent_detectors():
     series = [make_stream(kind, 700, i) for i, kind in enumerate(kinds)]
     bank = DetectorBank(KSWIN(**params), capacity=2)
     slot_ids = [bank.add() for _ in series]
-    order = rng.permutation(np.repeat(np.arange(len(series)), 700))
-    cursor = np.zeros(len(series), dtype=int)
-    values = np.empty(order.size)
-    for i, s in enumerate(order):
-        values[i] = series[s][cursor[s]]
-        cursor[s] += 1
+    order, values = interleave(series, rng)
     slots = np.array(slot_ids)[order]
     drifts, warnings = bank.update(slots, values)
     assert warnings.size == 0
