@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-import numbers
 from typing import ClassVar
 
 import numba as nb
 import numpy as np
 
-from .base import DRIFT, HEADER, Detector, Kernel, decode_floats, encode_floats
+from .base import DRIFT, HEADER, Detector, Kernel, check_int, decode_floats, encode_floats
 
 # state layout after the header
 _WIDTH = HEADER
@@ -295,11 +294,6 @@ def _step(state, params, x):
     state[DRIFT] = 1.0 if drift else 0.0
 
 
-def _positive_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
 class ADWIN(Detector):
     """Adaptive Windowing: drift when two parts of a variable-length window differ in mean.
 
@@ -367,10 +361,10 @@ class ADWIN(Detector):
     ):
         if not 0 < delta < 1:
             raise ValueError(f"delta must be in (0, 1), got {delta!r}")
-        _positive_int("clock", clock, 1)
-        _positive_int("max_buckets", max_buckets, 1)
-        _positive_int("min_window_length", min_window_length, 1)
-        _positive_int("grace_period", grace_period, 0)
+        check_int("clock", clock, 1)
+        check_int("max_buckets", max_buckets, 1)
+        check_int("min_window_length", min_window_length, 1)
+        check_int("grace_period", grace_period, 0)
         if self.max_levels < 2:
             raise ValueError(f"max_levels must be at least 2, got {self.max_levels}")
         super().__init__(

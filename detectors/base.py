@@ -40,6 +40,26 @@ class Kernel(NamedTuple):
     step: Any
 
 
+def is_int(value) -> bool:
+    """An integer parameter: Python or numpy int, not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def check_int(name: str, value, low: int) -> None:
+    if not is_int(value) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def check_confidence(name: str, value) -> None:
+    if not 0 < value < 1:
+        raise ValueError(f"{name} must be in (0, 1), got {value}")
+
+
+def check_bool(name: str, value) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be a bool, got {value!r}")
+
+
 def as_values(values) -> np.ndarray:
     """A batch as the contiguous float64 array the kernels take."""
     return np.ascontiguousarray(values, dtype=np.float64).reshape(-1)

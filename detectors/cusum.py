@@ -7,7 +7,7 @@ import math
 import numba as nb
 import numpy as np
 
-from .base import DRIFT, HEADER, Detector, Kernel
+from .base import DRIFT, HEADER, Detector, Kernel, is_int
 
 _MODES = {"up": 0.0, "down": 1.0, "both": 2.0}
 
@@ -185,7 +185,7 @@ class CUSUM(Detector):
         if not (math.isfinite(h) and h > 0):
             raise ValueError(f"h must be positive and finite, got {h}")
         needed = 2 if sigma is None else 1 if target is None else 0
-        if isinstance(min_instances, bool) or not isinstance(min_instances, (int, np.integer)):
+        if not is_int(min_instances):
             raise ValueError(f"min_instances must be an integer, got {min_instances!r}")
         if min_instances < needed:
             raise ValueError(

@@ -7,7 +7,7 @@ import math
 import numba as nb
 import numpy as np
 
-from .base import DRIFT, HEADER, WARNING, Detector, Kernel
+from .base import DRIFT, HEADER, WARNING, Detector, Kernel, check_int
 
 # state layout after the header
 _N = HEADER
@@ -52,11 +52,6 @@ def _step(state, params, x):
     if p + s > p_min + params[_P_DRIFT] * s_min:
         state[DRIFT] = 1.0
         state[WARNING] = 0.0
-
-
-def _check_int(name: str, value, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
 class DDM(Detector):
@@ -120,7 +115,7 @@ class DDM(Detector):
     def __init__(
         self, warm_start: int = 30, warning_threshold: float = 2.0, drift_threshold: float = 3.0
     ):
-        _check_int("warm_start", warm_start, 0)
+        check_int("warm_start", warm_start, 0)
         for name, value in (("warning_threshold", warning_threshold), ("drift_threshold", drift_threshold)):
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be finite and non-negative, got {value}")

@@ -7,7 +7,7 @@ import math
 import numba as nb
 import numpy as np
 
-from .base import DRIFT, HEADER, WARNING, Detector, Kernel
+from .base import DRIFT, HEADER, WARNING, Detector, Kernel, check_int
 
 # state layout after the header
 _N = HEADER
@@ -133,8 +133,7 @@ class EDDM(Detector):
     statistic_name = "distance_ratio"
 
     def __init__(self, warm_start: int = 30, alpha: float = 0.95, beta: float = 0.9):
-        if isinstance(warm_start, bool) or not isinstance(warm_start, (int, np.integer)) or warm_start < 0:
-            raise ValueError(f"warm_start must be an integer >= 0, got {warm_start!r}")
+        check_int("warm_start", warm_start, 0)
         if not 0 < beta <= 1:
             raise ValueError(f"beta must be in (0, 1], got {beta}")
         if not 0 < alpha <= 1:

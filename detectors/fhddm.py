@@ -7,7 +7,7 @@ import math
 import numba as nb
 import numpy as np
 
-from .base import DRIFT, HEADER, Detector, Kernel
+from .base import DRIFT, HEADER, Detector, Kernel, is_int
 
 # state layout after the header; the ring buffer of the window ends it
 _HEAD = HEADER  # ring position of the oldest value
@@ -75,10 +75,6 @@ def _step(state, params, x):
     state[_COUNT] = count - 1.0
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 class FHDDM(Detector):
     """Fast Hoeffding Drift Detection Method: a drop of the windowed mean below its best level.
 
@@ -139,14 +135,14 @@ class FHDDM(Detector):
         confidence_level: float = 0.000001,
         short_window_size: int | None = None,
     ):
-        if not _is_int(sliding_window_size) or sliding_window_size < 1:
+        if not is_int(sliding_window_size) or sliding_window_size < 1:
             raise ValueError(
                 f"sliding_window_size must be a positive integer, got {sliding_window_size!r}"
             )
         if not 0 < confidence_level < 1:
             raise ValueError(f"confidence_level must be in (0, 1), got {confidence_level}")
         if short_window_size is not None and not (
-            _is_int(short_window_size) and 1 <= short_window_size <= sliding_window_size
+            is_int(short_window_size) and 1 <= short_window_size <= sliding_window_size
         ):
             raise ValueError(
                 "short_window_size must be None or an integer in [1, sliding_window_size], "

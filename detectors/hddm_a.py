@@ -7,7 +7,7 @@ import math
 import numba as nb
 import numpy as np
 
-from .base import DRIFT, HEADER, WARNING, Detector, Kernel
+from .base import DRIFT, HEADER, WARNING, Detector, Kernel, check_bool, check_confidence
 
 # state layout after the header: three running means (count, mean) -- the whole stream, the
 # cut point for increases, the cut point for decreases
@@ -96,11 +96,6 @@ def _step(state, params, x):
             state[WARNING] = 1.0
 
 
-def _check_confidence(name: str, value) -> None:
-    if not 0 < value < 1:
-        raise ValueError(f"{name} must be in (0, 1), got {value}")
-
-
 class HDDM_A(Detector):
     """HDDM_A: drift when the running mean rises significantly above an earlier cut point.
 
@@ -159,10 +154,9 @@ class HDDM_A(Detector):
         warning_confidence: float = 0.005,
         two_sided_test: bool = False,
     ):
-        _check_confidence("drift_confidence", drift_confidence)
-        _check_confidence("warning_confidence", warning_confidence)
-        if not isinstance(two_sided_test, (bool, np.bool_)):
-            raise ValueError(f"two_sided_test must be a bool, got {two_sided_test!r}")
+        check_confidence("drift_confidence", drift_confidence)
+        check_confidence("warning_confidence", warning_confidence)
+        check_bool("two_sided_test", two_sided_test)
         super().__init__(
             drift_confidence=drift_confidence,
             warning_confidence=warning_confidence,

@@ -7,7 +7,7 @@ import math
 import numba as nb
 import numpy as np
 
-from .base import DRIFT, HEADER, WARNING, Detector, Kernel
+from .base import DRIFT, HEADER, WARNING, Detector, Kernel, check_bool, check_confidence
 
 # A weighted sample is three slots: its EWMA, whether it has seen a value, and its independent
 # bound condition (ibc, the sum of the squared weights).
@@ -116,11 +116,6 @@ def _step(state, params, x):
             state[WARNING] = 1.0
 
 
-def _check_confidence(name: str, value) -> None:
-    if not 0 < value < 1:
-        raise ValueError(f"{name} must be in (0, 1), got {value}")
-
-
 class HDDM_W(Detector):
     """HDDM_W: drift when a recent weighted mean rises significantly above an earlier one.
 
@@ -184,12 +179,11 @@ class HDDM_W(Detector):
         lambda_val: float = 0.05,
         two_sided_test: bool = False,
     ):
-        _check_confidence("drift_confidence", drift_confidence)
-        _check_confidence("warning_confidence", warning_confidence)
+        check_confidence("drift_confidence", drift_confidence)
+        check_confidence("warning_confidence", warning_confidence)
         if not 0 < lambda_val <= 1:
             raise ValueError(f"lambda_val must be in (0, 1], got {lambda_val}")
-        if not isinstance(two_sided_test, (bool, np.bool_)):
-            raise ValueError(f"two_sided_test must be a bool, got {two_sided_test!r}")
+        check_bool("two_sided_test", two_sided_test)
         super().__init__(
             drift_confidence=drift_confidence,
             warning_confidence=warning_confidence,

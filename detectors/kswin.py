@@ -9,7 +9,7 @@ import warnings
 import numba as nb
 import numpy as np
 
-from .base import DRIFT, HEADER, Detector, Kernel
+from .base import DRIFT, HEADER, Detector, Kernel, is_int
 
 #: scipy's ks_2samp computes exact p-values (and reports the statistic rounded to the lattice
 #: h / lcm(n1, n2)) when both samples have at most this many values; above it, asymptotic ones.
@@ -242,10 +242,6 @@ def _seed_state(seed: int | None) -> float:
     return float(((seed % (1 << 32)) << 16) | _SEED_LOW)
 
 
-def _is_int(v) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
 class KSWIN(Detector):
     r"""Kolmogorov-Smirnov Windowing (KSWIN): a two-sample KS test on a sliding window.
 
@@ -331,14 +327,14 @@ class KSWIN(Detector):
     ):
         if not 0 <= alpha <= 1:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-        if not _is_int(stat_size) or stat_size < 1:
+        if not is_int(stat_size) or stat_size < 1:
             raise ValueError(f"stat_size must be a positive integer, got {stat_size!r}")
-        if not _is_int(window_size) or not 2 * stat_size <= window_size < 2**30:
+        if not is_int(window_size) or not 2 * stat_size <= window_size < 2**30:
             raise ValueError(
                 f"window_size must be an integer from 2 * stat_size ({2 * stat_size}) "
                 f"to 2**30, got {window_size!r}"
             )
-        if seed is not None and not _is_int(seed):
+        if seed is not None and not is_int(seed):
             raise ValueError(f"seed must be an integer or None, got {seed!r}")
         if window is not None:
             window = [float(v) for v in window][-window_size:]
