@@ -187,10 +187,14 @@ def check_header(doc, kind: str) -> Event:
     return Event(event_id, model, version, timestamp, features, prediction, score)
 
 
-def decode(value: bytes | None, kind: str, max_bytes: int) -> Event:
-    """Bytes of one message to a checked :class:`Event`."""
+def check_size(value: bytes | None, max_bytes: int) -> None:
     if value is None:
         raise InvalidEvent(MALFORMED_JSON, "empty message (null value)")
     if len(value) > max_bytes:
         raise InvalidEvent(OVERSIZED, f"message of {len(value)} bytes exceeds max_message_bytes={max_bytes}")
+
+
+def decode(value: bytes | None, kind: str, max_bytes: int) -> Event:
+    """Bytes of one message to a checked :class:`Event`."""
+    check_size(value, max_bytes)
     return check_event(parse_json(value), kind)

@@ -102,7 +102,7 @@ class Publisher:
         self.produce(self.alerts_topic, alert.model_dump_json().encode(), alert.model.encode(), None)
 
     def dead_letter(self, msg, reason: str, message: str) -> None:
-        timestamp_type, timestamp = msg.timestamp()
+        _, timestamp = msg.timestamp()
         headers = list(msg.headers() or [])
         headers += [
             (H_TOPIC, msg.topic().encode()),

@@ -115,7 +115,7 @@ class Router:
     def add(self, value: bytes | None, index: int) -> str:
         """Take message ``index`` of the batch; return its model, or raise :class:`InvalidEvent`."""
         if value is None or len(value) > self.max_bytes:
-            self._refuse(value)
+            dec.check_size(value, self.max_bytes)
         try:
             event = self._decoder.decode(value)
             if type(event.timestamp) is str:
@@ -142,13 +142,6 @@ class Router:
         shape.messages.append(index)
         self.models.append(model)
         return model
-
-    def _refuse(self, value):
-        if value is None:
-            raise dec.InvalidEvent(dec.MALFORMED_JSON, "empty message (null value)")
-        raise dec.InvalidEvent(
-            dec.OVERSIZED, f"message of {len(value)} bytes exceeds max_message_bytes={self.max_bytes}"
-        )
 
     def _new_shape(self, key: tuple) -> _Shape:
         if len(self._shapes) >= MAX_SHAPES:
