@@ -145,9 +145,6 @@ class WarmupStandardizer:
             return Standardized(empty, empty, np.empty(0, dtype=np.float64))
         return Standardized(np.concatenate(out_positions), np.concatenate(out_slots), np.concatenate(out_values))
 
-    def ready(self, slot: int) -> bool:
-        return self._refs[slot, _N] >= self._refs[slot, _WARMUP]
-
     def reference(self, slot: int) -> dict:
         """The reference of a series: values seen so far (up to ``warmup``), mean and std."""
         ref = self._refs[slot]
