@@ -8,19 +8,20 @@ from typing import ClassVar
 import numba as nb
 import numpy as np
 
-from .base import DRIFT, HEADER, Detector, Kernel, check_int, decode_floats, encode_floats
+from .base import HEADER, HOT, Detector, Kernel, check_int, decode_floats, encode_floats, load, store
 
-# state layout after the header
+# hot slots (see base)
 _WIDTH = HEADER
 _TOTAL = HEADER + 1
 _VARIANCE = HEADER + 2  # sum of squared deviations from the window mean
 # updates since reset modulo clock; river counts them in an i32, the same below 2**31 updates
 _PHASE = HEADER + 3
 _LEVELS = HEADER + 4  # levels of the histogram in use, level 0 included
-_COUNT0 = HEADER + 5  # values in the buffer
-# The buffer: level 0's buckets (single values, whose variance is 0), oldest first, then the
-# values not merged into the histogram yet; max_buckets + PENDING_CAP slots.
-_BUFFER = HEADER + 6
+# values in the buffer, just before it: the histogram scan reads level 0 like a level block
+_COUNT0 = HEADER + HOT - 1
+# After the hot slots, the buffer: level 0's buckets (single values, whose variance is 0), oldest
+# first, then the values not merged into the histogram yet; max_buckets + PENDING_CAP slots.
+_BUFFER = HEADER + HOT
 # Then one block per level i >= 1, for buckets of 2**i values: [count, totals, variances], each
 # array max_buckets long, oldest first. Then scratch space that no checkpoint holds: two areas
 # of (totals, variances) where a batch of merges lays out each level's sequence of buckets.
@@ -267,31 +268,34 @@ def _find_cut(state, params):
     return False
 
 
-@nb.njit(cache=True, error_model="numpy")
-def _step(state, params, x):
-    width = state[_WIDTH] + 1.0
-    state[_WIDTH] = width
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _step(hot, state, params, x, warning):
+    width, total, variance, phase, levels, pad0, pad1, count = hot
+    width += 1.0
     if width > 1.0:
-        dev = x - state[_TOTAL] / (width - 1.0)
-        state[_VARIANCE] += (width - 1.0) * dev * dev / width
-    state[_TOTAL] += x
-    count = state[_COUNT0]
+        dev = x - total / (width - 1.0)
+        variance += (width - 1.0) * dev * dev / width
+    total += x
     if count == params[_P_MAX_BUCKETS] + PENDING_CAP:
+        store(state, (width, total, variance, phase, levels, pad0, pad1, count))
         _materialize(state, params)
-        count = state[_COUNT0]
+        width, total, variance, phase, levels, pad0, pad1, count = load(state)
     state[_BUFFER + int(count)] = x
-    state[_COUNT0] = count + 1.0
-    phase = state[_PHASE] + 1.0
+    count += 1.0
+    phase += 1.0
     if phase == params[_P_CLOCK]:
         phase = 0.0
-    state[_PHASE] = phase
+    hot = (width, total, variance, phase, levels, pad0, pad1, count)
+    if phase != 0.0 or width <= params[_P_GRACE]:
+        return hot, False, False
+    # the histogram code works on the state vector
+    store(state, hot)
+    _materialize(state, params)
     drift = False
-    if phase == 0.0 and state[_WIDTH] > params[_P_GRACE]:
-        _materialize(state, params)
-        while _find_cut(state, params):
-            _drop_oldest(state, params)
-            drift = True
-    state[DRIFT] = 1.0 if drift else 0.0
+    while _find_cut(state, params):
+        _drop_oldest(state, params)
+        drift = True
+    return load(state), drift, False
 
 
 class ADWIN(Detector):

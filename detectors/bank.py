@@ -23,7 +23,7 @@ import copy
 
 import numpy as np
 
-from .base import Detector, _kernels, as_values
+from .base import Detector, as_values
 
 
 class DetectorBank:
@@ -33,6 +33,7 @@ class DetectorBank:
         self.prototype = prototype
         self._initial = prototype.initial_state()
         self._states = np.zeros((max(capacity, 1), self._initial.shape[0]), dtype=np.float64)
+        self._loops = prototype.loops
         self._size = 0
 
     def __len__(self) -> int:
@@ -66,9 +67,7 @@ class DetectorBank:
             raise IndexError(f"slot out of range 0..{self._size - 1}")
         drifts = np.empty(values.shape[0], dtype=np.int64)
         warnings = np.empty(values.shape[0], dtype=np.int64)
-        n_drift, n_warn = _kernels().run_bank(
-            self.prototype.kind, self._states, self.prototype._params, slots, values, drifts, warnings
-        )
+        n_drift, n_warn = self._loops.bank(self._states, self.prototype._params, slots, values, drifts, warnings)
         return drifts[:n_drift].copy(), warnings[:n_warn].copy()
 
     def statistic(self, slot: int) -> float:

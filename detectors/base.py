@@ -4,14 +4,18 @@ A detector is two numba kernels over a float64 state vector and a float64 parame
 
 - ``reset(state, params)`` puts the detector-specific part of the state (``state[HEADER:]``)
   back to its initial values;
-- ``step(state, params, x)`` feeds one finite observation and sets ``state[DRIFT]`` and
-  ``state[WARNING]`` to 0.0 or 1.0.
+- ``step(hot, state, params, x, warning)`` feeds one finite observation and returns
+  ``(hot, drift, warning)``. ``hot`` is the tuple of the ``HOT`` slots after the header
+  (:func:`load`): the loops keep it in registers across a batch and write it back
+  (:func:`store`) only at the end, so a step must read and write those slots through the tuple,
+  never through ``state``, unless it stores and loads around the call that needs them there.
+  ``warning`` is the flag of the previous observation, for detectors whose warning persists.
 
 The loops in :mod:`.kernels` drive those kernels: one value, a batch for one detector, or a
 batch for a bank of detectors that share parameters. Like river, a detector that signalled
 drift rebuilds its state on the next observation, so ``drift_detected`` is true for exactly one
-update. NaN and inf are not
-observations: the loops skip them and count them in ``state[SKIPPED]``.
+update. NaN and inf are not observations: the loops skip them and count them in
+``state[SKIPPED]``.
 
 Keeping state in plain arrays is what makes detectors cheap to batch, to bank (one row per
 series) and to checkpoint (the row is the checkpoint).
@@ -22,6 +26,7 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar, NamedTuple
 
+import numba as nb
 import numpy as np
 
 DRIFT = 0
@@ -29,8 +34,26 @@ WARNING = 1
 SKIPPED = 2
 #: Number of slots at the start of every state vector that the loops own.
 HEADER = 3
+#: Slots after the header that a step reads and writes as a tuple (see the module docstring);
+#: every state vector has at least ``HEADER + HOT`` slots.
+HOT = 8
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2
+
+
+@nb.njit(cache=True, inline="always")
+def load(state):
+    """The hot slots of ``state`` as a tuple."""
+    h = HEADER
+    return (state[h], state[h + 1], state[h + 2], state[h + 3], state[h + 4], state[h + 5], state[h + 6],
+            state[h + 7])
+
+
+@nb.njit(cache=True, inline="always")
+def store(state, hot):
+    """Write the hot tuple back into ``state``."""
+    h = HEADER
+    state[h], state[h + 1], state[h + 2], state[h + 3], state[h + 4], state[h + 5], state[h + 6], state[h + 7] = hot
 
 
 class Kernel(NamedTuple):
@@ -155,13 +178,13 @@ class Detector:
 
     # -- updates -------------------------------------------------------------------------
     @property
-    def kind(self) -> int:
-        """The number the batch loops dispatch on."""
-        return _kernels().KINDS[self.name]
+    def loops(self):
+        """This detector's compiled loops (see :mod:`.kernels`)."""
+        return _kernels().loops_of(self.name)
 
     def update(self, x: float) -> bool:
         """Feed one value; True when drift is detected on it."""
-        return bool(_kernels().run_one(self.kind, self._state, self._params, float(x)))
+        return bool(self.loops.one(self._state, self._params, float(x)))
 
     def update_many(self, values, return_warnings: bool = False):
         """Feed a batch in one numba call.
@@ -172,7 +195,7 @@ class Detector:
         values = as_values(values)
         drifts = np.empty(values.shape[0], dtype=np.int64)
         warnings = np.empty(values.shape[0], dtype=np.int64)
-        n_drift, n_warn = _kernels().run_many(self.kind, self._state, self._params, values, drifts, warnings)
+        n_drift, n_warn = self.loops.many(self._state, self._params, values, drifts, warnings)
         if return_warnings:
             return drifts[:n_drift].copy(), warnings[:n_warn].copy()
         return drifts[:n_drift].copy()

@@ -7,11 +7,11 @@ import math
 import numba as nb
 import numpy as np
 
-from .base import DRIFT, HEADER, Detector, Kernel, is_int
+from .base import HEADER, HOT, Detector, Kernel, is_int
 
 _MODES = {"up": 0.0, "down": 1.0, "both": 2.0}
 
-# state layout after the header
+# hot slots (see base)
 _N = HEADER
 _MEAN = HEADER + 1
 _M2 = HEADER + 2
@@ -19,7 +19,7 @@ _TARGET = HEADER + 3
 _SIGMA = HEADER + 4
 _SUM_UP = HEADER + 5
 _SUM_DOWN = HEADER + 6
-_SIZE = HEADER + 7
+_SIZE = HEADER + HOT
 
 # parameter vector; NaN stands for "estimate it" (target, sigma)
 _P_TARGET, _P_K, _P_H, _P_SIGMA, _P_MIN_INSTANCES, _P_MODE = range(6)
@@ -37,39 +37,33 @@ def _reset(state, params):
 
 
 @nb.njit(cache=True)
-def _warm_up(state, params, x, n):
+def _warm_up(hot, params, x):
     """Feed the reference sample; once it is complete, set the target and sigma it estimates."""
-    delta = x - state[_MEAN]
-    mean = state[_MEAN] + delta / n
-    state[_MEAN] = mean
-    state[_M2] += delta * (x - mean)
-    if n < params[_P_MIN_INSTANCES]:
-        return
-    if math.isnan(params[_P_SIGMA]):
-        sigma = math.sqrt(state[_M2] / (n - 1.0))
+    n, mean, m2, target, sigma, s_up, s_down, pad = hot
+    delta = x - mean
+    mean = mean + delta / n
+    m2 += delta * (x - mean)
+    if n >= params[_P_MIN_INSTANCES]:
+        estimate = math.sqrt(m2 / (n - 1.0)) if math.isnan(params[_P_SIGMA]) else sigma
         # a constant reference sample has no scale: any later change would be infinitely many
         # sigmas away, so the sample keeps growing until it varies
-        if sigma == 0.0:
-            return
-        state[_SIGMA] = sigma
-    if math.isnan(params[_P_TARGET]):
-        state[_TARGET] = mean
+        if estimate != 0.0:
+            sigma = estimate
+            if math.isnan(params[_P_TARGET]):
+                target = mean
+    return (n, mean, m2, target, sigma, s_up, s_down, pad)
 
 
-@nb.njit(cache=True)
-def _step(state, params, x):
-    n = state[_N] + 1.0
-    state[_N] = n
-    if math.isnan(state[_TARGET]) or math.isnan(state[_SIGMA]) or n <= params[_P_MIN_INSTANCES]:
-        _warm_up(state, params, x, n)
-        state[DRIFT] = 0.0
-        return
-    z = (x - state[_TARGET]) / state[_SIGMA]
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _step(hot, state, params, x, warning):
+    n, mean, m2, target, sigma, s_up, s_down, pad = hot
+    n += 1.0
+    if math.isnan(target) or math.isnan(sigma) or n <= params[_P_MIN_INSTANCES]:
+        return _warm_up((n, mean, m2, target, sigma, s_up, s_down, pad), params, x), False, False
+    z = (x - target) / sigma
     k = params[_P_K]
-    s_up = max(0.0, state[_SUM_UP] + z - k)
-    s_down = max(0.0, state[_SUM_DOWN] - z - k)
-    state[_SUM_UP] = s_up
-    state[_SUM_DOWN] = s_down
+    s_up = max(0.0, s_up + z - k)
+    s_down = max(0.0, s_down - z - k)
     h = params[_P_H]
     mode = params[_P_MODE]
     if mode == 0.0:
@@ -78,7 +72,7 @@ def _step(state, params, x):
         hit = s_down > h
     else:
         hit = s_up > h or s_down > h
-    state[DRIFT] = 1.0 if hit else 0.0
+    return (n, mean, m2, target, sigma, s_up, s_down, pad), hit, False
 
 
 class CUSUM(Detector):

@@ -7,21 +7,21 @@ import math
 import numba as nb
 import numpy as np
 
-from .base import DRIFT, HEADER, WARNING, Detector, Kernel, check_int
+from .base import HEADER, HOT, Detector, Kernel, check_int
 
-# state layout after the header
+# hot slots (see base)
 _N = HEADER
 _P = HEADER + 1
 _P_MIN = HEADER + 2
 _S_MIN = HEADER + 3
 _PS_MIN = HEADER + 4
-_SIZE = HEADER + 5
+_SIZE = HEADER + HOT
 
 # parameter vector
 _P_WARM_START, _P_WARNING, _P_DRIFT = range(3)
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _reset(state, params):
     state[_N] = 0.0
     state[_P] = 0.0
@@ -31,27 +31,25 @@ def _reset(state, params):
     state[_PS_MIN] = np.inf
 
 
-@nb.njit(cache=True, inline="always")
-def _step(state, params, x):
-    n = state[_N] + 1.0
-    state[_N] = n
-    p = state[_P] + (1.0 / n) * (x - state[_P])
-    state[_P] = p
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _step(hot, state, params, x, warning):
+    n, p, p_min, s_min, ps_min, pad0, pad1, pad2 = hot
+    n += 1.0
+    p = p + (1.0 / n) * (x - p)
     # NaN when p leaves [0, 1] (inputs outside [0, 1]): every comparison below is then false.
     s = math.sqrt(p * (1.0 - p) / n)
-    state[DRIFT] = 0.0
-    if n <= params[_P_WARM_START]:
-        return
-    if p + s <= state[_PS_MIN]:
-        state[_P_MIN] = p
-        state[_S_MIN] = s
-        state[_PS_MIN] = p + s
-    p_min = state[_P_MIN]
-    s_min = state[_S_MIN]
-    state[WARNING] = 1.0 if p + s > p_min + params[_P_WARNING] * s_min else 0.0
-    if p + s > p_min + params[_P_DRIFT] * s_min:
-        state[DRIFT] = 1.0
-        state[WARNING] = 0.0
+    drift = False
+    # During the warm start the warning flag stays as it was, as in river.
+    if n > params[_P_WARM_START]:
+        if p + s <= ps_min:
+            p_min = p
+            s_min = s
+            ps_min = p + s
+        warning = p + s > p_min + params[_P_WARNING] * s_min
+        if p + s > p_min + params[_P_DRIFT] * s_min:
+            drift = True
+            warning = False
+    return (n, p, p_min, s_min, ps_min, pad0, pad1, pad2), drift, warning
 
 
 class DDM(Detector):

@@ -7,22 +7,22 @@ import math
 import numba as nb
 import numpy as np
 
-from .base import DRIFT, HEADER, WARNING, Detector, Kernel, check_int
+from .base import HEADER, HOT, Detector, Kernel, check_int
 
-# state layout after the header
+# hot slots (see base)
 _N = HEADER
 _LAST_ERROR = HEADER + 1
 _N_ERRORS = HEADER + 2
 _DIST_MEAN = HEADER + 3
 _DIST_M2 = HEADER + 4  # sum of squared deviations of the distances (Welford)
 _P2S_MAX = HEADER + 5
-_SIZE = HEADER + 6
+_SIZE = HEADER + HOT
 
 # parameter vector
 _P_WARM_START, _P_ALPHA, _P_BETA, _P_HALF = range(4)
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _reset(state, params):
     state[_N] = 0.0
     state[_LAST_ERROR] = 0.0
@@ -33,43 +33,40 @@ def _reset(state, params):
 
 
 @nb.njit(cache=True, inline="always")
-def _mean_plus_two_sd(state, params):
-    n_err = state[_N_ERRORS]
-    var = state[_DIST_M2] / (n_err - 1.0) if n_err > 1.0 else 0.0
+def _mean_plus_two_sd(n_err, mean, m2, params):
+    var = m2 / (n_err - 1.0) if n_err > 1.0 else 0.0
     # river takes the root as `var ** 0.5` (libm pow), which differs from sqrt in the last bit
     # for about one value in a thousand; a literal 0.5 would be folded into sqrt by LLVM.
-    return state[_DIST_MEAN] + 2.0 * math.pow(var, params[_P_HALF])
+    return mean + 2.0 * math.pow(var, params[_P_HALF])
 
 
-@nb.njit(cache=True, inline="always")
-def _step(state, params, x):
-    n = state[_N] + 1.0
-    state[_N] = n
-    state[DRIFT] = 0.0
-    if x != 1.0:
-        return
-    n_err = state[_N_ERRORS] + 1.0
-    state[_N_ERRORS] = n_err
-    dist = n - state[_LAST_ERROR]
-    old_mean = state[_DIST_MEAN]
-    mean = old_mean + (1.0 / n_err) * (dist - old_mean)
-    state[_DIST_MEAN] = mean
-    state[_DIST_M2] += (dist - old_mean) * (dist - mean)
-    state[_LAST_ERROR] = n
-    if n <= params[_P_WARM_START]:
-        return
-    p2s = _mean_plus_two_sd(state, params)
-    if p2s > state[_P2S_MAX]:
-        state[_P2S_MAX] = p2s
-    elif n_err > params[_P_WARM_START]:
-        level = p2s / state[_P2S_MAX]
-        # A drift leaves the warning flag as it was, as river does.
-        if level < params[_P_BETA]:
-            state[DRIFT] = 1.0
-        elif level < params[_P_ALPHA]:
-            state[WARNING] = 1.0
-        else:
-            state[WARNING] = 0.0
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _step(hot, state, params, x, warning):
+    n, last_error, n_err, mean, m2, p2s_max, pad0, pad1 = hot
+    n += 1.0
+    drift = False
+    # Only errors move the distances; the warning flag stays as it was until the next one.
+    if x == 1.0:
+        n_err += 1.0
+        dist = n - last_error
+        old_mean = mean
+        mean = old_mean + (1.0 / n_err) * (dist - old_mean)
+        m2 += (dist - old_mean) * (dist - mean)
+        last_error = n
+        if n > params[_P_WARM_START]:
+            p2s = _mean_plus_two_sd(n_err, mean, m2, params)
+            if p2s > p2s_max:
+                p2s_max = p2s
+            elif n_err > params[_P_WARM_START]:
+                level = p2s / p2s_max
+                # A drift leaves the warning flag as it was, as river does.
+                if level < params[_P_BETA]:
+                    drift = True
+                elif level < params[_P_ALPHA]:
+                    warning = True
+                else:
+                    warning = False
+    return (n, last_error, n_err, mean, m2, p2s_max, pad0, pad1), drift, warning
 
 
 class EDDM(Detector):
@@ -159,4 +156,4 @@ class EDDM(Detector):
         p2s_max = state[_P2S_MAX]
         if p2s_max <= 0:
             return 1.0
-        return float(_mean_plus_two_sd(state, params) / p2s_max)
+        return float(_mean_plus_two_sd(state[_N_ERRORS], state[_DIST_MEAN], state[_DIST_M2], params) / p2s_max)

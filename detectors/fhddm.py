@@ -7,32 +7,31 @@ import math
 import numba as nb
 import numpy as np
 
-from .base import DRIFT, HEADER, Detector, Kernel, is_int
+from .base import HEADER, HOT, Detector, Kernel, is_int
 
-# state layout after the header; the ring buffer of the window ends it
+# hot slots (see base); the ring buffer of the window follows them
 _HEAD = HEADER  # ring position of the oldest value
 _COUNT = HEADER + 1  # values in the ring
 _SUM = HEADER + 2  # running sum of the ring, added to and subtracted from as river does
 _U = HEADER + 3  # window mean at the last test (for the statistic)
 _U_MAX = HEADER + 4
 _U_SHORT_MAX = HEADER + 5
-_RING = HEADER + 6
+_RING = HEADER + HOT
 
 # parameter vector; short window 0 means none
 _P_WINDOW, _P_SHORT, _P_EPSILON, _P_EPSILON_SHORT = range(4)
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _reset(state, params):
     for i in range(HEADER, _RING):
         state[i] = 0.0
 
 
 @nb.njit(cache=True, inline="always")
-def _short_mean(state, window, short):
+def _short_mean(state, head, window, short):
     # Summed oldest first from 0.0 on every test, like river's sum over the window's tail, so
     # non-binary values give the same rounding.
-    head = state[_HEAD]
     total = 0.0
     for j in range(window - short, window):
         total += state[_RING + _wrap(head + j, window)]
@@ -45,34 +44,30 @@ def _wrap(position, window):
     return int(position - window if position >= window else position)
 
 
-@nb.njit(cache=True, inline="always")
-def _step(state, params, x):
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _step(hot, state, params, x, warning):
+    head, count, total, u, u_max, u_short_max, pad0, pad1 = hot
     window = params[_P_WINDOW]
-    head = state[_HEAD]
-    count = state[_COUNT]
     state[_RING + _wrap(head + count, window)] = x
     count += 1.0
-    state[_SUM] += x
-    state[DRIFT] = 0.0
+    total += x
+    drift = False
     if count < window:
-        state[_COUNT] = count
-        return
-    u = state[_SUM] / window
-    state[_U] = u
-    if state[_U_MAX] < u:
-        state[_U_MAX] = u
-    drift = state[_U_MAX] - u > params[_P_EPSILON]
+        return (head, count, total, u, u_max, u_short_max, pad0, pad1), drift, False
+    u = total / window
+    if u_max < u:
+        u_max = u
+    drift = u_max - u > params[_P_EPSILON]
     short = params[_P_SHORT]
     if short > 0.0:
-        u_s = _short_mean(state, window, short)
-        if state[_U_SHORT_MAX] < u_s:
-            state[_U_SHORT_MAX] = u_s
-        drift = drift or state[_U_SHORT_MAX] - u_s > params[_P_EPSILON_SHORT]
-    state[DRIFT] = 1.0 if drift else 0.0
+        u_s = _short_mean(state, head, window, short)
+        if u_short_max < u_s:
+            u_short_max = u_s
+        drift = drift or u_short_max - u_s > params[_P_EPSILON_SHORT]
     # The oldest value leaves right after the test, so the window is full only while testing.
-    state[_SUM] -= state[_RING + int(head)]
-    state[_HEAD] = _wrap(head + 1.0, window)
-    state[_COUNT] = count - 1.0
+    total -= state[_RING + int(head)]
+    head = float(_wrap(head + 1.0, window))
+    return (head, count - 1.0, total, u, u_max, u_short_max, pad0, pad1), drift, False
 
 
 class FHDDM(Detector):

@@ -7,23 +7,23 @@ import math
 import numba as nb
 import numpy as np
 
-from .base import DRIFT, HEADER, WARNING, Detector, Kernel, check_bool, check_confidence
+from .base import HEADER, HOT, Detector, Kernel, check_bool, check_confidence
 
-# state layout after the header: three running means (count, mean) -- the whole stream, the
-# cut point for increases, the cut point for decreases
+# hot slots (see base): three running means (count, mean) -- the whole stream, the cut point
+# for increases, the cut point for decreases
 _Z_N = HEADER
 _Z_MEAN = HEADER + 1
 _MIN_N = HEADER + 2
 _MIN_MEAN = HEADER + 3
 _MAX_N = HEADER + 4
 _MAX_MEAN = HEADER + 5
-_SIZE = HEADER + 6
+_SIZE = HEADER + HOT
 
 # parameter vector: the logarithms are computed once, in Python, as river computes them
 _P_LOG_DRIFT_1, _P_LOG_DRIFT_2, _P_LOG_WARNING_2, _P_TWO_SIDED = range(4)
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _reset(state, params):
     for i in range(HEADER, _SIZE):
         state[i] = 0.0
@@ -42,58 +42,46 @@ def _gap_bound(n_cut, n_all, log_two_over_conf):
 
 
 @nb.njit(cache=True, inline="always")
-def _move_cut_points(state, params):
-    z_n = state[_Z_N]
-    z = state[_Z_MEAN]
-    if state[_MIN_N] == 0.0:
-        state[_MIN_N] = z_n
-        state[_MIN_MEAN] = z
-    if state[_MAX_N] == 0.0:
-        state[_MAX_N] = z_n
-        state[_MAX_MEAN] = z
-    eps_z = _hoeffding(z_n, params[_P_LOG_DRIFT_1])
-    if state[_MIN_MEAN] + _hoeffding(state[_MIN_N], params[_P_LOG_DRIFT_1]) >= z + eps_z:
-        state[_MIN_N] = z_n
-        state[_MIN_MEAN] = z
-    if state[_MAX_MEAN] - _hoeffding(state[_MAX_N], params[_P_LOG_DRIFT_1]) <= z - eps_z:
-        state[_MAX_N] = z_n
-        state[_MAX_MEAN] = z
-
-
-@nb.njit(cache=True, inline="always")
-def _increased(state, log_two_over_conf):
-    if state[_MIN_N] == state[_Z_N]:
+def _departed(n_cut, gap, n_all, log_two_over_conf):
+    """Whether the mean moved ``gap`` away from the cut point's, beyond the bound."""
+    if n_cut == n_all:
         return False
-    eps = _gap_bound(state[_MIN_N], state[_Z_N], log_two_over_conf)
-    return state[_Z_MEAN] - state[_MIN_MEAN] >= eps
+    return gap >= _gap_bound(n_cut, n_all, log_two_over_conf)
 
 
-@nb.njit(cache=True, inline="always")
-def _decreased(state, log_two_over_conf):
-    if state[_MAX_N] == state[_Z_N]:
-        return False
-    eps = _gap_bound(state[_MAX_N], state[_Z_N], log_two_over_conf)
-    return state[_MAX_MEAN] - state[_Z_MEAN] >= eps
-
-
-@nb.njit(cache=True, inline="always")
-def _step(state, params, x):
-    n = state[_Z_N] + 1.0
-    state[_Z_N] = n
-    state[_Z_MEAN] += (1.0 / n) * (x - state[_Z_MEAN])
-    _move_cut_points(state, params)
-    if _increased(state, params[_P_LOG_DRIFT_2]):
-        state[DRIFT] = 1.0
-        state[WARNING] = 0.0
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _step(hot, state, params, x, warning):
+    z_n, z, min_n, min_mean, max_n, max_mean, pad0, pad1 = hot
+    z_n += 1.0
+    z += (1.0 / z_n) * (x - z)
+    # move the cut points
+    if min_n == 0.0:
+        min_n = z_n
+        min_mean = z
+    if max_n == 0.0:
+        max_n = z_n
+        max_mean = z
+    log_drift_1 = params[_P_LOG_DRIFT_1]
+    eps_z = _hoeffding(z_n, log_drift_1)
+    if min_mean + _hoeffding(min_n, log_drift_1) >= z + eps_z:
+        min_n = z_n
+        min_mean = z
+    if max_mean - _hoeffding(max_n, log_drift_1) <= z - eps_z:
+        max_n = z_n
+        max_mean = z
+    if _departed(min_n, z - min_mean, z_n, params[_P_LOG_DRIFT_2]):
+        drift = True
+        warning = False
     else:
-        state[DRIFT] = 0.0
-        state[WARNING] = 1.0 if _increased(state, params[_P_LOG_WARNING_2]) else 0.0
+        drift = False
+        warning = _departed(min_n, z - min_mean, z_n, params[_P_LOG_WARNING_2])
     # The decrease test only adds signals: a drift here can come with an increase warning.
     if params[_P_TWO_SIDED] != 0.0:
-        if _decreased(state, params[_P_LOG_DRIFT_2]):
-            state[DRIFT] = 1.0
-        elif _decreased(state, params[_P_LOG_WARNING_2]):
-            state[WARNING] = 1.0
+        if _departed(max_n, max_mean - z, z_n, params[_P_LOG_DRIFT_2]):
+            drift = True
+        elif _departed(max_n, max_mean - z, z_n, params[_P_LOG_WARNING_2]):
+            warning = True
+    return (z_n, z, min_n, min_mean, max_n, max_mean, pad0, pad1), drift, warning
 
 
 class HDDM_A(Detector):

@@ -7,15 +7,16 @@ import math
 import numba as nb
 import numpy as np
 
-from .base import DRIFT, HEADER, WARNING, Detector, Kernel, check_bool, check_confidence
+from .base import HEADER, HOT, Detector, Kernel, check_bool, check_confidence
 
 # A weighted sample is three slots: its EWMA, whether it has seen a value, and its independent
 # bound condition (ibc, the sum of the squared weights).
 _EWMA, _INIT, _IBC = range(3)
 _SAMPLE = 3
 
-# state layout after the header: five samples, then the two cut-point levels
-_TOTAL = HEADER
+# State layout: five samples, then the two cut-point levels, all after the hot slots, which this
+# detector leaves unused: a step touches a dozen of its slots, more than the hot tuple holds.
+_TOTAL = HEADER + HOT
 _S1_INCR = _TOTAL + _SAMPLE  # the stream up to the increase cut point
 _S2_INCR = _S1_INCR + _SAMPLE  # the stream after it
 _S1_DECR = _S2_INCR + _SAMPLE
@@ -53,7 +54,7 @@ def _update_sample(state, params, at, x):
     state[at + _IBC] = params[_P_LAMBDA_SQ] + params[_P_C_LAMBDA_SQ] * state[at + _IBC]
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _reset(state, params):
     for at in (_TOTAL, _S1_INCR, _S2_INCR, _S1_DECR, _S2_DECR):
         _clear_sample(state, at)
@@ -97,23 +98,24 @@ def _track_decrease(state, params, x):
         _update_sample(state, params, _S2_DECR, x)
 
 
-@nb.njit(cache=True, inline="always")
-def _step(state, params, x):
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _step(hot, state, params, x, warning):
     _update_sample(state, params, _TOTAL, x)
     _track_increase(state, params, x)
     if _rose(state, _S1_INCR, _S2_INCR, params[_P_LOG_DRIFT]):
-        state[DRIFT] = 1.0
-        state[WARNING] = 0.0
+        drift = True
+        warning = False
     else:
-        state[DRIFT] = 0.0
-        state[WARNING] = 1.0 if _rose(state, _S1_INCR, _S2_INCR, params[_P_LOG_WARNING]) else 0.0
+        drift = False
+        warning = _rose(state, _S1_INCR, _S2_INCR, params[_P_LOG_WARNING])
     # The decrease samples are kept up to date even when only increases are tested.
     _track_decrease(state, params, x)
     if params[_P_TWO_SIDED] != 0.0:
         if _rose(state, _S2_DECR, _S1_DECR, params[_P_LOG_DRIFT]):
-            state[DRIFT] = 1.0
+            drift = True
         elif _rose(state, _S2_DECR, _S1_DECR, params[_P_LOG_WARNING]):
-            state[WARNING] = 1.0
+            warning = True
+    return hot, drift, warning
 
 
 class HDDM_W(Detector):

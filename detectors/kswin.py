@@ -9,7 +9,7 @@ import warnings
 import numba as nb
 import numpy as np
 
-from .base import DRIFT, HEADER, Detector, Kernel, is_int
+from .base import HEADER, HOT, Detector, Kernel, is_int
 
 #: scipy's ks_2samp computes exact p-values (and reports the statistic rounded to the lattice
 #: h / lcm(n1, n2)) when both samples have at most this many values; above it, asymptotic ones.
@@ -28,15 +28,15 @@ _MASK24 = (1 << 24) - 1
 _MASK48 = (1 << 48) - 1
 _SEED_LOW = 0x330E
 
-# state layout after the header
-_COUNT = HEADER
-_HEAD = HEADER + 1
-_RNG = HEADER + 2
-_P_VALUE = HEADER + 3
-_STATISTIC = HEADER + 4
+# State layout, after the hot slots, which this detector leaves unused: its cost is the test.
+_COUNT = HEADER + HOT
+_HEAD = _COUNT + 1
+_RNG = _COUNT + 2
+_P_VALUE = _COUNT + 3
+_STATISTIC = _COUNT + 4
 # then: the ring buffer (window_size), the older part sorted (window_size - stat_size), the
 # recent part sorted (stat_size), the last drawn sample (stat_size)
-_RING = HEADER + 5
+_RING = _COUNT + 5
 
 # parameter vector; the p-value table (one entry per statistic k / stat_size) ends it
 _P_ALPHA, _P_WINDOW_SIZE, _P_STAT_SIZE, _P_SEED_STATE, _P_EXACT, _P_TABLE = range(6)
@@ -195,14 +195,13 @@ def _load(state, params, values):
         _push(state, w, s, x)
 
 
-@nb.njit(cache=True)
-def _step(state, params, x):
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _step(hot, state, params, x, warning):
     w = int(params[_P_WINDOW_SIZE])
     s = int(params[_P_STAT_SIZE])
     _push(state, w, s, x)
     if state[_COUNT] < w:
-        state[DRIFT] = 0.0
-        return
+        return hot, False, False
     # the drawn sample is kept in the state: with the recent part, it is the test's evidence
     sample = state[_RING + 2 * w:_RING + 2 * w + s]
     _draw_sample(state, w, s, sample)
@@ -213,8 +212,7 @@ def _step(state, params, x):
     state[_P_VALUE] = p_value
     # river cuts its window to the recent values on drift, but rebuilds it empty on the next
     # update anyway; the loops' reset after a drift does the same here.
-    hit = p_value <= params[_P_ALPHA] and statistic > _MIN_STATISTIC
-    state[DRIFT] = 1.0 if hit else 0.0
+    return hot, p_value <= params[_P_ALPHA] and statistic > _MIN_STATISTIC, False
 
 
 @functools.lru_cache(maxsize=16)

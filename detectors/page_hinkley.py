@@ -5,18 +5,18 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from .base import DRIFT, HEADER, Detector, Kernel
+from .base import HEADER, HOT, Detector, Kernel
 
 _MODES = {"up": 0.0, "down": 1.0, "both": 2.0}
 
-# state layout after the header
+# hot slots (see base)
 _N = HEADER
 _MEAN = HEADER + 1
 _SUM_UP = HEADER + 2
 _SUM_DOWN = HEADER + 3
 _MIN_UP = HEADER + 4
 _MAX_DOWN = HEADER + 5
-_SIZE = HEADER + 6
+_SIZE = HEADER + HOT
 
 # parameter vector
 _P_MIN_INSTANCES, _P_DELTA, _P_THRESHOLD, _P_ALPHA, _P_MODE = range(5)
@@ -33,26 +33,24 @@ def _reset(state, params):
     state[_MAX_DOWN] = -1.0
 
 
-@nb.njit(cache=True)
-def _step(state, params, x):
-    n = state[_N] + 1.0
-    state[_N] = n
-    mean = state[_MEAN] + (1.0 / n) * (x - state[_MEAN])
-    state[_MEAN] = mean
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _step(hot, state, params, x, warning):
+    n, mean, s_up, s_down, min_up, max_down, pad0, pad1 = hot
+    n += 1.0
+    mean = mean + (1.0 / n) * (x - mean)
     dev = x - mean
     alpha = params[_P_ALPHA]
     delta = params[_P_DELTA]
-    s_up = alpha * state[_SUM_UP] + dev - delta
-    s_down = alpha * state[_SUM_DOWN] + dev + delta
-    state[_SUM_UP] = s_up
-    state[_SUM_DOWN] = s_down
-    if s_up < state[_MIN_UP]:
-        state[_MIN_UP] = s_up
-    if s_down > state[_MAX_DOWN]:
-        state[_MAX_DOWN] = s_down
+    s_up = alpha * s_up + dev - delta
+    s_down = alpha * s_down + dev + delta
+    if s_up < min_up:
+        min_up = s_up
+    if s_down > max_down:
+        max_down = s_down
+    hit = False
     if n >= params[_P_MIN_INSTANCES]:
-        up = s_up - state[_MIN_UP] > params[_P_THRESHOLD]
-        down = state[_MAX_DOWN] - s_down > params[_P_THRESHOLD]
+        up = s_up - min_up > params[_P_THRESHOLD]
+        down = max_down - s_down > params[_P_THRESHOLD]
         mode = params[_P_MODE]
         if mode == 0.0:
             hit = up
@@ -60,7 +58,7 @@ def _step(state, params, x):
             hit = down
         else:
             hit = up or down
-        state[DRIFT] = 1.0 if hit else 0.0
+    return (n, mean, s_up, s_down, min_up, max_down, pad0, pad1), hit, False
 
 
 class PageHinkley(Detector):

@@ -130,7 +130,8 @@ class DriftService:
             self.start_metrics_server()
         if s.auto_create_topics:
             ensure_topics(s, self.config)
-        kernels.warm_up_banks()  # compile or load the detector loop before the first batch waits on it
+        # compile or load the detector loops before the first batch waits on them
+        kernels.warm_up_banks({spec.name for spec in self.config.detector_specs()})
         self._producer = Producer(client_config(s, self.config, "producer"))
         self._publisher = Publisher(self._producer, s.alerts_topic, s.dlq_topic, self.metrics)
         self._consumer = Consumer({**client_config(s, self.config, "consumer"), "error_cb": self._on_client_error})

@@ -187,16 +187,18 @@ class DetectionConfig(BaseModel):
         merged["detectors"] = tuple(DetectorSpec.model_validate(d) for d in merged["detectors"])
         return ResolvedSignalConfig(**merged)
 
+    def detector_specs(self) -> list[DetectorSpec]:
+        """Every detector the config names, the global defaults included."""
+        layers = [GLOBAL_DEFAULTS, self.defaults]
+        for model_cfg in self.models.values():
+            layers += [model_cfg.defaults, *model_cfg.signals.values()]
+        return [spec for layer in layers for spec in layer.detectors or ()]
+
     def check_detectors(self) -> None:
         """Build every configured detector once, so a bad name or parameter fails at start-up."""
         from driftwire.detectors import make
 
-        specs = list(self.defaults.detectors or [])
-        for model_cfg in self.models.values():
-            specs += model_cfg.defaults.detectors or []
-            for signal_cfg in model_cfg.signals.values():
-                specs += signal_cfg.detectors or []
-        for spec in specs:
+        for spec in self.detector_specs():
             try:
                 make(spec.name, **spec.params)
             except Exception as exc:
