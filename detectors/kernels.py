@@ -33,7 +33,7 @@ import math
 import numba as nb
 
 from . import {modules}
-from .base import DRIFT, SKIPPED, WARNING, load, store
+from .base import DRIFT, SKIPPED, WARNING, load, row, store
 '''
 
 _TEMPLATE = '''
@@ -92,25 +92,29 @@ def bank_{name}(states, params, slots, values, drifts, warnings):
     n_drift = 0
     n_warn = 0
     for i in range(values.shape[0]):
-        state = states[slots[i]]
+        state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
             state[SKIPPED] += 1.0
             continue
-        hot = load(state)
-        warning = state[WARNING] != 0.0
+        # The flags are stored only when they change: a store on every value, to rows at random,
+        # costs more than a cheap detector's step.
+        # A detector without a warning zone never reads its flag (a constant condition).
+        warning = {has_warning} and state[WARNING] != 0.0
         if state[DRIFT] != 0.0:
+            state[DRIFT] = 0.0
+            state[WARNING] = 0.0
             {module}._reset(state, params)
-            hot = load(state)
             warning = False
-        hot, drift, warning = {module}._step(hot, state, params, x, warning)
+        hot, drift, now_warning = {module}._step(load(state), state, params, x, warning)
         store(state, hot)
-        state[DRIFT] = drift
-        state[WARNING] = warning
+        if {has_warning} and now_warning != warning:
+            state[WARNING] = now_warning
         if drift:
+            state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if warning:
+        if now_warning:
             warnings[n_warn] = i
             n_warn += 1
     return n_drift, n_warn
@@ -119,9 +123,11 @@ def bank_{name}(states, params, slots, values, drifts, warnings):
 
 def loops_source() -> str:
     """The text of :mod:`.loops`."""
+    from .registry import make
+
     text = _HEAD.format(modules=", ".join(sorted(NAMES)))
     for name in NAMES:
-        text += _TEMPLATE.format(name=name, module=name)
+        text += _TEMPLATE.format(name=name, module=name, has_warning=make(name).has_warning)
     return text
 
 

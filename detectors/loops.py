@@ -5,7 +5,7 @@ import math
 import numba as nb
 
 from . import adwin, cusum, ddm, eddm, fhddm, hddm_a, hddm_w, kswin, page_hinkley
-from .base import DRIFT, SKIPPED, WARNING, load, store
+from .base import DRIFT, SKIPPED, WARNING, load, row, store
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -62,25 +62,29 @@ def bank_adwin(states, params, slots, values, drifts, warnings):
     n_drift = 0
     n_warn = 0
     for i in range(values.shape[0]):
-        state = states[slots[i]]
+        state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
             state[SKIPPED] += 1.0
             continue
-        hot = load(state)
-        warning = state[WARNING] != 0.0
+        # The flags are stored only when they change: a store on every value, to rows at random,
+        # costs more than a cheap detector's step.
+        # A detector without a warning zone never reads its flag (a constant condition).
+        warning = False and state[WARNING] != 0.0
         if state[DRIFT] != 0.0:
+            state[DRIFT] = 0.0
+            state[WARNING] = 0.0
             adwin._reset(state, params)
-            hot = load(state)
             warning = False
-        hot, drift, warning = adwin._step(hot, state, params, x, warning)
+        hot, drift, now_warning = adwin._step(load(state), state, params, x, warning)
         store(state, hot)
-        state[DRIFT] = drift
-        state[WARNING] = warning
+        if False and now_warning != warning:
+            state[WARNING] = now_warning
         if drift:
+            state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if warning:
+        if now_warning:
             warnings[n_warn] = i
             n_warn += 1
     return n_drift, n_warn
@@ -140,25 +144,29 @@ def bank_page_hinkley(states, params, slots, values, drifts, warnings):
     n_drift = 0
     n_warn = 0
     for i in range(values.shape[0]):
-        state = states[slots[i]]
+        state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
             state[SKIPPED] += 1.0
             continue
-        hot = load(state)
-        warning = state[WARNING] != 0.0
+        # The flags are stored only when they change: a store on every value, to rows at random,
+        # costs more than a cheap detector's step.
+        # A detector without a warning zone never reads its flag (a constant condition).
+        warning = False and state[WARNING] != 0.0
         if state[DRIFT] != 0.0:
+            state[DRIFT] = 0.0
+            state[WARNING] = 0.0
             page_hinkley._reset(state, params)
-            hot = load(state)
             warning = False
-        hot, drift, warning = page_hinkley._step(hot, state, params, x, warning)
+        hot, drift, now_warning = page_hinkley._step(load(state), state, params, x, warning)
         store(state, hot)
-        state[DRIFT] = drift
-        state[WARNING] = warning
+        if False and now_warning != warning:
+            state[WARNING] = now_warning
         if drift:
+            state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if warning:
+        if now_warning:
             warnings[n_warn] = i
             n_warn += 1
     return n_drift, n_warn
@@ -218,25 +226,29 @@ def bank_kswin(states, params, slots, values, drifts, warnings):
     n_drift = 0
     n_warn = 0
     for i in range(values.shape[0]):
-        state = states[slots[i]]
+        state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
             state[SKIPPED] += 1.0
             continue
-        hot = load(state)
-        warning = state[WARNING] != 0.0
+        # The flags are stored only when they change: a store on every value, to rows at random,
+        # costs more than a cheap detector's step.
+        # A detector without a warning zone never reads its flag (a constant condition).
+        warning = False and state[WARNING] != 0.0
         if state[DRIFT] != 0.0:
+            state[DRIFT] = 0.0
+            state[WARNING] = 0.0
             kswin._reset(state, params)
-            hot = load(state)
             warning = False
-        hot, drift, warning = kswin._step(hot, state, params, x, warning)
+        hot, drift, now_warning = kswin._step(load(state), state, params, x, warning)
         store(state, hot)
-        state[DRIFT] = drift
-        state[WARNING] = warning
+        if False and now_warning != warning:
+            state[WARNING] = now_warning
         if drift:
+            state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if warning:
+        if now_warning:
             warnings[n_warn] = i
             n_warn += 1
     return n_drift, n_warn
@@ -296,25 +308,29 @@ def bank_cusum(states, params, slots, values, drifts, warnings):
     n_drift = 0
     n_warn = 0
     for i in range(values.shape[0]):
-        state = states[slots[i]]
+        state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
             state[SKIPPED] += 1.0
             continue
-        hot = load(state)
-        warning = state[WARNING] != 0.0
+        # The flags are stored only when they change: a store on every value, to rows at random,
+        # costs more than a cheap detector's step.
+        # A detector without a warning zone never reads its flag (a constant condition).
+        warning = False and state[WARNING] != 0.0
         if state[DRIFT] != 0.0:
+            state[DRIFT] = 0.0
+            state[WARNING] = 0.0
             cusum._reset(state, params)
-            hot = load(state)
             warning = False
-        hot, drift, warning = cusum._step(hot, state, params, x, warning)
+        hot, drift, now_warning = cusum._step(load(state), state, params, x, warning)
         store(state, hot)
-        state[DRIFT] = drift
-        state[WARNING] = warning
+        if False and now_warning != warning:
+            state[WARNING] = now_warning
         if drift:
+            state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if warning:
+        if now_warning:
             warnings[n_warn] = i
             n_warn += 1
     return n_drift, n_warn
@@ -374,25 +390,29 @@ def bank_ddm(states, params, slots, values, drifts, warnings):
     n_drift = 0
     n_warn = 0
     for i in range(values.shape[0]):
-        state = states[slots[i]]
+        state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
             state[SKIPPED] += 1.0
             continue
-        hot = load(state)
-        warning = state[WARNING] != 0.0
+        # The flags are stored only when they change: a store on every value, to rows at random,
+        # costs more than a cheap detector's step.
+        # A detector without a warning zone never reads its flag (a constant condition).
+        warning = True and state[WARNING] != 0.0
         if state[DRIFT] != 0.0:
+            state[DRIFT] = 0.0
+            state[WARNING] = 0.0
             ddm._reset(state, params)
-            hot = load(state)
             warning = False
-        hot, drift, warning = ddm._step(hot, state, params, x, warning)
+        hot, drift, now_warning = ddm._step(load(state), state, params, x, warning)
         store(state, hot)
-        state[DRIFT] = drift
-        state[WARNING] = warning
+        if True and now_warning != warning:
+            state[WARNING] = now_warning
         if drift:
+            state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if warning:
+        if now_warning:
             warnings[n_warn] = i
             n_warn += 1
     return n_drift, n_warn
@@ -452,25 +472,29 @@ def bank_eddm(states, params, slots, values, drifts, warnings):
     n_drift = 0
     n_warn = 0
     for i in range(values.shape[0]):
-        state = states[slots[i]]
+        state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
             state[SKIPPED] += 1.0
             continue
-        hot = load(state)
-        warning = state[WARNING] != 0.0
+        # The flags are stored only when they change: a store on every value, to rows at random,
+        # costs more than a cheap detector's step.
+        # A detector without a warning zone never reads its flag (a constant condition).
+        warning = True and state[WARNING] != 0.0
         if state[DRIFT] != 0.0:
+            state[DRIFT] = 0.0
+            state[WARNING] = 0.0
             eddm._reset(state, params)
-            hot = load(state)
             warning = False
-        hot, drift, warning = eddm._step(hot, state, params, x, warning)
+        hot, drift, now_warning = eddm._step(load(state), state, params, x, warning)
         store(state, hot)
-        state[DRIFT] = drift
-        state[WARNING] = warning
+        if True and now_warning != warning:
+            state[WARNING] = now_warning
         if drift:
+            state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if warning:
+        if now_warning:
             warnings[n_warn] = i
             n_warn += 1
     return n_drift, n_warn
@@ -530,25 +554,29 @@ def bank_hddm_a(states, params, slots, values, drifts, warnings):
     n_drift = 0
     n_warn = 0
     for i in range(values.shape[0]):
-        state = states[slots[i]]
+        state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
             state[SKIPPED] += 1.0
             continue
-        hot = load(state)
-        warning = state[WARNING] != 0.0
+        # The flags are stored only when they change: a store on every value, to rows at random,
+        # costs more than a cheap detector's step.
+        # A detector without a warning zone never reads its flag (a constant condition).
+        warning = True and state[WARNING] != 0.0
         if state[DRIFT] != 0.0:
+            state[DRIFT] = 0.0
+            state[WARNING] = 0.0
             hddm_a._reset(state, params)
-            hot = load(state)
             warning = False
-        hot, drift, warning = hddm_a._step(hot, state, params, x, warning)
+        hot, drift, now_warning = hddm_a._step(load(state), state, params, x, warning)
         store(state, hot)
-        state[DRIFT] = drift
-        state[WARNING] = warning
+        if True and now_warning != warning:
+            state[WARNING] = now_warning
         if drift:
+            state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if warning:
+        if now_warning:
             warnings[n_warn] = i
             n_warn += 1
     return n_drift, n_warn
@@ -608,25 +636,29 @@ def bank_hddm_w(states, params, slots, values, drifts, warnings):
     n_drift = 0
     n_warn = 0
     for i in range(values.shape[0]):
-        state = states[slots[i]]
+        state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
             state[SKIPPED] += 1.0
             continue
-        hot = load(state)
-        warning = state[WARNING] != 0.0
+        # The flags are stored only when they change: a store on every value, to rows at random,
+        # costs more than a cheap detector's step.
+        # A detector without a warning zone never reads its flag (a constant condition).
+        warning = True and state[WARNING] != 0.0
         if state[DRIFT] != 0.0:
+            state[DRIFT] = 0.0
+            state[WARNING] = 0.0
             hddm_w._reset(state, params)
-            hot = load(state)
             warning = False
-        hot, drift, warning = hddm_w._step(hot, state, params, x, warning)
+        hot, drift, now_warning = hddm_w._step(load(state), state, params, x, warning)
         store(state, hot)
-        state[DRIFT] = drift
-        state[WARNING] = warning
+        if True and now_warning != warning:
+            state[WARNING] = now_warning
         if drift:
+            state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if warning:
+        if now_warning:
             warnings[n_warn] = i
             n_warn += 1
     return n_drift, n_warn
@@ -686,25 +718,29 @@ def bank_fhddm(states, params, slots, values, drifts, warnings):
     n_drift = 0
     n_warn = 0
     for i in range(values.shape[0]):
-        state = states[slots[i]]
+        state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
             state[SKIPPED] += 1.0
             continue
-        hot = load(state)
-        warning = state[WARNING] != 0.0
+        # The flags are stored only when they change: a store on every value, to rows at random,
+        # costs more than a cheap detector's step.
+        # A detector without a warning zone never reads its flag (a constant condition).
+        warning = False and state[WARNING] != 0.0
         if state[DRIFT] != 0.0:
+            state[DRIFT] = 0.0
+            state[WARNING] = 0.0
             fhddm._reset(state, params)
-            hot = load(state)
             warning = False
-        hot, drift, warning = fhddm._step(hot, state, params, x, warning)
+        hot, drift, now_warning = fhddm._step(load(state), state, params, x, warning)
         store(state, hot)
-        state[DRIFT] = drift
-        state[WARNING] = warning
+        if False and now_warning != warning:
+            state[WARNING] = now_warning
         if drift:
+            state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if warning:
+        if now_warning:
             warnings[n_warn] = i
             n_warn += 1
     return n_drift, n_warn
