@@ -260,7 +260,7 @@ def bench_startup(names) -> None:
     firsts = ", ".join(f"{name} {times[name] * 1e3:.0f}" for name in names)
     print(f"  import driftwire.detectors: {times['import'] * 1e3:.0f} ms")
     print(f"  make + first update_many, ms: {firsts}")
-    print(f"  ({names[0]}'s time includes loading the compiled batch loop that every detector shares;")
+    print(f"  ({names[0]}'s time includes importing the module of compiled loops every detector uses;")
     print(f"  in the process that warmed the cache first, it took {warming[names[0]] * 1e3:,.0f} ms)")
     print(f"  total {sum(times.values()) * 1e3:.0f} ms; whole process including the interpreter {wall * 1e3:.0f} ms")
 
