@@ -125,14 +125,7 @@ class Router:
 
     def add(self, value: bytes | None, index: int) -> str:
         """Take message ``index`` of the batch; return its model, or raise :class:`InvalidEvent`."""
-        if value is None or len(value) > self.max_bytes:
-            dec.check_size(value, self.max_bytes)
-        try:
-            event = self._decoder.decode(value)
-            if type(event.timestamp) is str:
-                dec.parse_timestamp(event.timestamp)
-        except msgspec.DecodeError:
-            event = dec.check_header(dec.parse_json(value), self.kind)
+        event = self.decode(value)
         model = event.model
         if self.allowed_models and model not in self.allowed_models:
             raise dec.InvalidEvent(dec.UNKNOWN_MODEL, f"model {model!r} is not in allowed_models")
@@ -153,6 +146,18 @@ class Router:
         shape.messages.append(index)
         self.counts[model] = self.counts.get(model, 0) + 1
         return model
+
+    def decode(self, value: bytes | None):
+        """The event's header fields, checked (not its feature values: see _Shape)."""
+        if value is None or len(value) > self.max_bytes:
+            dec.check_size(value, self.max_bytes)
+        try:
+            event = self._decoder.decode(value)
+            if type(event.timestamp) is str:
+                dec.parse_timestamp(event.timestamp)
+        except msgspec.DecodeError:
+            event = dec.check_header(dec.parse_json(value), self.kind)
+        return event
 
     def add_batch(self, values: list, indices: np.ndarray) -> list[tuple[int, dec.InvalidEvent]]:
         """Take ``values[k]`` as message ``indices[k]`` of the batch, for every k (indices
