@@ -155,7 +155,9 @@ class Router:
             event = self._decoder.decode(value)
             if type(event.timestamp) is str:
                 dec.parse_timestamp(event.timestamp)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            # msgspec raises UnicodeDecodeError for bad UTF-8 in a string it decodes; the
+            # reference check then says malformed_json.
             event = dec.check_header(dec.parse_json(value), self.kind)
         return event
 
