@@ -18,20 +18,25 @@ from driftwire.stream.settings import DetectionConfig
 
 # -- raw JSON text of events, valid ones of many forms and corrupted ones ---------------------
 
-ws = st.sampled_from(["", "", "", " ", "\n", "\t", "\r\n ", "  ", "\x0c", "\xa0"])
+good_ws = st.sampled_from(["", "", "", " ", "\n", "\t", "\r\n ", "  "])
+ws = st.one_of(good_ws, good_ws, good_ws, st.sampled_from(["\x0c", "\xa0", "\x00"]))
 plain_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E, exclude_characters='"\\'), max_size=6)
 any_text = st.text(max_size=4)
-number_text = st.one_of(
+exact_number_text = st.one_of(
     st.integers(-(10**6), 10**6).map(str),
+    st.floats(-1e6, 1e6).map(lambda x: f"{x:.6f}"),
+    st.builds(lambda m, e: f"{m}e{e}", st.integers(-(2**53) + 1, 2**53 - 1), st.integers(-22, 22)),
+    st.sampled_from(["-0", "-0.0", "0.0", "-0e0", "1e22", "1e-22", "9007199254740991", "1.5E+3", "4.35"]),
+)
+number_text = st.one_of(
+    exact_number_text,
     st.integers(-(2**63), 2**63).map(str),
     st.sampled_from([2**53 - 1, 2**53, 2**53 + 1, -(2**53) + 1, -(2**53), 10**30]).map(str),
     st.floats(allow_nan=False, allow_infinity=False).map(repr),
-    st.floats(-1e6, 1e6).map(lambda x: f"{x:.6f}"),
     st.builds(lambda m, e, c: f"{m}{c}{e}", st.integers(-(10**17), 10**17), st.integers(-30, 30),
               st.sampled_from(["e", "E", "e+", "E-"])),
-    st.sampled_from(["-0", "-0.0", "0.0", "-0e0", "0e400", "1e400", "-1e400", "1e-400", "1e308",
-                     "1.7976931348623157e308", "1e22", "1e23", "1e-22", "1e-23", "9007199254740991e22", "0.1",
-                     "1.0000000000000000001",
+    st.sampled_from(["0e400", "1e400", "-1e400", "1e-400", "1e308", "1.7976931348623157e308", "1e23", "1e-23",
+                     "9007199254740991e22", "0.1", "1.0000000000000000001",
                      "01", "1.", ".5", "+1", "-", "1e", "1e+", "NaN", "Infinity", "-Infinity", "0x10", "1_0"]),
 )
 
@@ -40,59 +45,74 @@ def quoted(s: str) -> str:
     return '"' + s + '"'
 
 
+plain_string = plain_text.map(quoted)
 string_text = st.one_of(
-    plain_text.map(quoted), plain_text.map(quoted), any_text.map(lambda s: orjson.dumps(s).decode()),
+    plain_string, plain_string, any_text.map(lambda s: orjson.dumps(s).decode()),
     st.sampled_from(['"a\\"b"', '"\\u00e9"', '"\\n"', '"é"', '"\x01"', '"\\ud800"', '"unterminated']),
 )
 literal_text = st.sampled_from(["true", "false", "null", "tru", "nul", "True"])
+good_scalar = st.one_of(exact_number_text, number_text, plain_string, st.sampled_from(["true", "false", "null"]))
 scalar_text = st.one_of(number_text, string_text, literal_text)
 nested_text = st.sampled_from(["[]", "[1, 2]", '{"a": 1}', "{}", '[{"b": [null]}]', '{"a": {"b": 1}}'])
 value_text = st.one_of(scalar_text, scalar_text, scalar_text, nested_text)
+good_timestamps = st.sampled_from([
+    "2024-05-01T12:00:00Z", "2024-05-01T12:00:00+02:00", "2024-05-01T12:00:00.123456-23:59", "2024-02-29T00:00:00Z",
+    "0001-01-01T00:00:00+23:59", "2024-05-01T12:00:00.5Z"]).map(quoted)
 timestamp_text = st.one_of(
-    number_text, literal_text,
-    st.sampled_from(["2024-05-01T12:00:00Z", "2024-05-01T12:00:00+02:00", "2024-05-01T12:00:00.123456-23:59",
-                     "2024-02-29T00:00:00Z", "2023-02-29T00:00:00Z", "2024-05-01T12:00:00", "2024-05-01T24:00:00Z",
-                     "2024-05-01T12:00:00.1234567Z", "2024-05-01 12:00:00Z", "0001-01-01T00:00:00+23:59",
-                     "0000-01-01T00:00:00Z", "2024-05-01T12:00:00+24:00", "yesterday", ""]).map(quoted),
+    number_text, literal_text, good_timestamps,
+    st.sampled_from(["2023-02-29T00:00:00Z", "2024-05-01T12:00:00", "2024-05-01T24:00:00Z",
+                     "2024-05-01T12:00:00.1234567Z", "2024-05-01 12:00:00Z", "0000-01-01T00:00:00Z",
+                     "2024-05-01T12:00:00+24:00", "yesterday", ""]).map(quoted),
 )
-models = st.sampled_from(["m", "m", "m2", "mv", ""]).map(quoted)
-versions = st.one_of(st.sampled_from(["v1", "1", "unknown", ""]).map(quoted), st.just("null"), number_text)
+feature_names = st.sampled_from(["a", "b", "x0", "x1", "", "a b", "é", 'c\\"'])
+good_feature_names = st.sampled_from(["a", "b", "x0", "x1", "", "a b", "model"])
+
+# (good, any) value texts of each field: a valid event draws from the first, a corrupted field from the second
+FIELDS = {
+    "event_id": (plain_text.filter(bool).map(quoted), st.one_of(string_text, number_text, literal_text)),
+    "model": (st.sampled_from(["m", "m", "m2", "mv"]).map(quoted), st.one_of(string_text, number_text, literal_text)),
+    "model_version": (st.one_of(st.sampled_from(["v1", "1", "unknown", ""]).map(quoted), st.just("null")),
+                      st.one_of(string_text, number_text, literal_text, nested_text)),
+    "timestamp": (st.one_of(exact_number_text, number_text, good_timestamps, st.just("null")), timestamp_text),
+    "prediction": (st.one_of(exact_number_text, plain_string, st.sampled_from(["true", "false"])), value_text),
+    "score": (st.one_of(exact_number_text, st.just("null")), st.one_of(scalar_text, nested_text)),
+    "extra": (good_scalar, value_text),
+}
 
 
 @st.composite
-def objects(draw, members):
+def objects(draw, members, spaces):
     """A JSON object from (key, value) texts, formatted with drawn whitespace."""
-    pad = draw(ws)
-    body = ("," + pad).join(f"{draw(ws)}{k}{draw(ws)}:{draw(ws)}{v}{draw(ws)}" for k, v in members)
+    pad = draw(spaces)
+    body = ("," + pad).join(f"{draw(spaces)}{k}{draw(spaces)}:{draw(spaces)}{v}{draw(spaces)}" for k, v in members)
     return "{" + pad + body + "}"
 
 
 @st.composite
-def features_text(draw):
-    names = draw(st.lists(st.sampled_from(["a", "b", "x0", "x1", "", "a b", "é", 'c\\"']), max_size=5))
-    return draw(objects([(quoted(n), draw(value_text if draw(st.integers(0, 9)) == 0 else scalar_text))
-                         for n in names]))
+def features_text(draw, good):
+    names = draw(st.lists(good_feature_names if good else feature_names, max_size=6))
+    values = good_scalar if good else value_text
+    return draw(objects([(quoted(n), draw(values)) for n in names], good_ws if good else ws))
 
 
 @st.composite
 def event_text(draw):
+    """Most events valid (in the scanner's subset or not), the rest with a wrong field or a
+    corruption of the text."""
+    good = draw(st.integers(0, 3)) > 0
     members = []
-    fields = [
-        ("event_id", st.one_of(plain_text.map(quoted), number_text, literal_text)),
-        ("model", models),
-        ("model_version", versions),
-        ("timestamp", timestamp_text),
-        ("features", st.one_of(features_text(), features_text(), features_text(), value_text)),
-        ("prediction", st.one_of(scalar_text, nested_text)),
-        ("score", st.one_of(number_text, literal_text, string_text)),
-        ("extra", value_text),
-    ]
-    for name, values in fields:
+    for name in ["event_id", "model", "model_version", "timestamp", "features", "prediction", "score", "extra"]:
+        fine = good or draw(st.integers(0, 3)) > 0
+        if name == "features":
+            values = features_text(True) if fine else st.one_of(features_text(False), value_text)
+        else:
+            values = FIELDS[name][0 if fine else 1]
         # Most events have the fields they need; some lack them, a few repeat them.
-        for _ in range(draw(st.sampled_from([1, 1, 1, 1, 1, 1, 0, 2]))):
+        for _ in range(draw(st.sampled_from([1, 1, 1, 1, 0] if fine else [1, 1, 0, 2]))):
             members.append((quoted(name), draw(values)))
     members = draw(st.permutations(members))
-    text = (draw(ws) + draw(objects(members)) + draw(ws)).encode()
+    spaces = good_ws if good else ws
+    text = (draw(spaces) + draw(objects(members, spaces)) + draw(spaces)).encode()
     cut = draw(st.sampled_from(["none"] * 12 + ["truncate", "append", "flip", "empty", "null"]))
     if cut == "truncate":
         text = text[:draw(st.integers(0, len(text)))]
