@@ -1,9 +1,11 @@
 """Route a partition's events to flat (series, value) arrays, one batch at a time.
 
 Events of one model come in few *shapes*: the same feature names, each value of the same JSON
-type. A shape is checked and resolved to series ids once; after that an event costs a parse, a
-header check, a type signature and one ``list.extend``, and the batch's values become numpy
-arrays in a few vectorized steps. This is the service's hot path.
+type. A shape is checked and resolved to series ids once. :meth:`Router.add_batch` scans a
+whole batch in one numba call (:mod:`.scan`) and gathers the values of every event of a known
+shape in message order without per-event Python; the events the scanner is not sure about go
+through :meth:`Router.add`, where an event costs a parse, a header check, a type signature and
+one ``list.extend``. Both ways give the same result. This is the service's hot path.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import msgspec
 import numpy as np
 
 from . import decode as dec
+from . import scan as sc
 from .monitor import CAPPED, PartitionMonitor
 
 #: drop the shape cache when it grows past this (events with ever-changing keys)
@@ -97,7 +100,8 @@ _DECODERS = {
 class Router:
     """Decodes one partition's messages and gathers their numeric signal values per batch."""
 
-    def __init__(self, monitor: PartitionMonitor, kind: str, max_bytes: int, allowed_models=frozenset()):
+    def __init__(self, monitor: PartitionMonitor, kind: str, max_bytes: int, allowed_models=frozenset(),
+                 hash_mask: int = sc.ALL_BITS):
         self.monitor = monitor
         self.kind = kind
         self.max_bytes = max_bytes
@@ -105,8 +109,15 @@ class Router:
         self._decoder = _DECODERS[kind]
         self._shapes: dict[tuple, _Shape] = {}
         self._active: list[_Shape] = []
-        #: model of each event taken in this batch, for the event counters
-        self.models: list[str] = []
+        #: the scanner's shapes; entry i is the model and _Shape of scanner id i (None: slow path)
+        self._table = sc.ShapeTable(hash_mask)
+        self._table_shapes: list[tuple[str, _Shape | None]] = []
+        self._stale_table = False
+        #: (series, values, messages) of the events add_batch took the fast way, and their capped values
+        self._fast: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._fast_capped = 0
+        #: events taken in this batch per model, for the event counters
+        self.counts: dict[str, int] = {}
         #: offset after the last record taken; records below it were taken already (-1: none yet)
         self.next_offset = -1
         #: the offset of this partition's last checkpoint on the state topic
@@ -114,14 +125,7 @@ class Router:
 
     def add(self, value: bytes | None, index: int) -> str:
         """Take message ``index`` of the batch; return its model, or raise :class:`InvalidEvent`."""
-        if value is None or len(value) > self.max_bytes:
-            dec.check_size(value, self.max_bytes)
-        try:
-            event = self._decoder.decode(value)
-            if type(event.timestamp) is str:
-                dec.parse_timestamp(event.timestamp)
-        except msgspec.DecodeError:
-            event = dec.check_header(dec.parse_json(value), self.kind)
+        event = self.decode(value)
         model = event.model
         if self.allowed_models and model not in self.allowed_models:
             raise dec.InvalidEvent(dec.UNKNOWN_MODEL, f"model {model!r} is not in allowed_models")
@@ -140,12 +144,78 @@ class Router:
             self._active.append(shape)
         shape.values += values
         shape.messages.append(index)
-        self.models.append(model)
+        self.counts[model] = self.counts.get(model, 0) + 1
         return model
+
+    def decode(self, value: bytes | None):
+        """The event's header fields, checked (not its feature values: see _Shape)."""
+        if value is None or len(value) > self.max_bytes:
+            dec.check_size(value, self.max_bytes)
+        try:
+            event = self._decoder.decode(value)
+            if type(event.timestamp) is str:
+                dec.parse_timestamp(event.timestamp)
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            # msgspec raises UnicodeDecodeError for bad UTF-8 in a string it decodes; the
+            # reference check then says malformed_json.
+            event = dec.check_header(dec.parse_json(value), self.kind)
+        return event
+
+    def add_batch(self, values: list, indices: np.ndarray) -> list[tuple[int, dec.InvalidEvent]]:
+        """Take ``values[k]`` as message ``indices[k]`` of the batch, for every k (indices
+        increasing); return ``(k, error)`` of the invalid ones, in order. The same as calling
+        :meth:`add` on each, with one numba scan instead of a parse per event."""
+        # Shapes of models not allowed never reach _shapes: the table has its own bound.
+        if self._stale_table or len(self._table) >= MAX_SHAPES:
+            self._table.clear()
+            self._table_shapes = []
+            self._stale_table = False
+        buf, off = sc.pack(values)
+        table = self._table
+        status, ids, vstart, vals = table.scan(buf, off, self.kind == dec.PREDICTION, self.max_bytes)
+        errors = []
+        # In message order, as add would meet them: new shapes then get their series ids (and
+        # the series budget) in the same order.
+        for k in np.flatnonzero(status != sc.FAST).tolist():
+            if status[k] == sc.NEW:
+                sid = int(ids[k])
+                if sid >= table.resolved:
+                    self._resolve(sid)
+                if self._table_shapes[sid][1] is not None:
+                    status[k] = sc.FAST
+                    continue
+            try:
+                self.add(values[k], int(indices[k]))
+            except dec.InvalidEvent as exc:
+                errors.append((k, exc))
+        series, taken, messages, counts = table.gather(status, ids, vstart, vals, np.asarray(indices, np.int64))
+        if taken.size:
+            self._fast.append((series, taken, messages))
+        for sid in np.flatnonzero(counts).tolist():
+            model, shape = self._table_shapes[sid]
+            n = int(counts[sid])
+            self.counts[model] = self.counts.get(model, 0) + n
+            self._fast_capped += shape.capped * n
+        return errors
+
+    def _resolve(self, sid: int) -> None:
+        """Scanner shape ``sid`` to its _Shape, made as add makes it; the slow path for a shape
+        add would refuse or read differently (a model not allowed, a feature name twice)."""
+        model, version, names, types = key = sc.decode_canonical(self._table.canonical(sid))
+        shape = None
+        if (not self.allowed_models or model in self.allowed_models) and len(set(names)) == len(names):
+            shape = self._shapes.get(key) or self._new_shape(key)
+            if shape.error is not None:
+                shape = None
+        if shape is None:
+            self._table.resolve(sid, None, None)
+        else:
+            self._table.resolve(sid, shape.columns, shape.series)
+        self._table_shapes.append((model, shape))
 
     def _new_shape(self, key: tuple) -> _Shape:
         if len(self._shapes) >= MAX_SHAPES:
-            self._shapes.clear()
+            self.forget_shapes()
         model, version, names, types = key
         shape = self._shapes[key] = _Shape(self.monitor, model, version, names + _OUTPUTS, types, len(names))
         return shape
@@ -153,12 +223,16 @@ class Router:
     def forget_shapes(self) -> None:
         """Resolve shapes again (series the cap turned away may fit now)."""
         self._shapes.clear()
+        # Not at once: ids the current scan handed out stay valid until its batch is taken.
+        self._stale_table = True
 
     def flush(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """The batch as (series ids, values, message index of each value, values the cap dropped),
         in message order, and start a new batch."""
-        parts = []
-        capped = 0
+        parts = self._fast
+        capped = self._fast_capped
+        self._fast = []
+        self._fast_capped = 0
         for shape in self._active:
             n = len(shape.messages)
             width = len(shape.names)
@@ -174,13 +248,14 @@ class Router:
             shape.values = []
             shape.messages = []
         self._active = []
-        self.models = []
+        self.counts = {}
         if not parts:
             empty = np.empty(0, dtype=np.int64)
             return empty, np.empty(0, dtype=np.float64), empty, capped
         if len(parts) == 1:
             return (*parts[0], capped)
         series, values, messages = (np.concatenate(p) for p in zip(*parts))
-        # A series can appear in several shapes: restore message order (stable keeps column order).
+        # A series can appear in several shapes, and a batch has fast and slow events: restore
+        # message order (stable keeps column order; timsort merges the sorted runs in linear time).
         order = np.argsort(messages, kind="stable")
         return series[order], values[order], messages[order], capped

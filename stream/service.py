@@ -14,8 +14,8 @@ import logging
 import threading
 import time
 import zlib
-from collections import Counter as Tally
 
+import numpy as np
 import orjson
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -217,26 +217,15 @@ class DriftService:
         """Decode, route, detect and publish one consumed batch."""
         started = time.perf_counter()
         routers = self.routers
-        for i, msg in enumerate(msgs):
-            if msg.error() is not None:
-                self._consumer_error(msg.error())
-                continue
-            router = routers.get((msg.topic(), msg.partition()))
-            offset = msg.offset()
-            if router is None or offset < router.next_offset:
-                # A record of a partition revoked during this batch, or one fetched before a
-                # rebalance that its new assignment will read again from its checkpoint.
-                continue
-            router.next_offset = offset + 1
-            try:
-                router.add(msg.value(), i)
-            except dec.InvalidEvent as exc:
-                self.metrics.invalid_events.labels(msg.topic(), exc.reason).inc()
-                self._publisher.dead_letter(msg, exc.reason, exc.message)
+        for start, end, key in _runs(msgs):
+            if key is None:
+                self._consumer_error(msgs[start].error())
+            elif key in routers:
+                self._take(routers[key], msgs, start, end)
         for key, router in routers.items():
-            if not router.models:
+            if not router.counts:
                 continue
-            for model, n in Tally(router.models).items():
+            for model, n in router.counts.items():
                 self.metrics.events.labels(key[0], self.metrics.model_label(model)).inc(n)
             series, values, messages, capped = router.flush()
             if capped:
@@ -246,6 +235,26 @@ class DriftService:
         self.metrics.series_tracked.set(self.budget.used)
         self.metrics.batch_events.observe(len(msgs))
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    def _take(self, router: Router, msgs, start: int, end: int) -> None:
+        """Route ``msgs[start:end]``, records of one partition, and dead-letter the invalid ones."""
+        run = msgs[start:end]
+        offsets = np.fromiter([m.offset() for m in run], dtype=np.int64, count=end - start)
+        # A record below the offset after the last one taken was taken already (fetched again
+        # before a rebalance): keep only those above every earlier one.
+        before = np.maximum.accumulate(np.concatenate(([router.next_offset - 1], offsets[:-1])))
+        keep = offsets > before
+        indices = np.arange(start, end, dtype=np.int64)
+        if not keep.all():
+            indices = indices[keep]
+            run = [run[k] for k in np.flatnonzero(keep).tolist()]
+            if not run:
+                return
+        router.next_offset = max(router.next_offset, int(offsets.max()) + 1)
+        for k, exc in router.add_batch([m.value() for m in run], indices):
+            msg = run[k]
+            self.metrics.invalid_events.labels(msg.topic(), exc.reason).inc()
+            self._publisher.dead_letter(msg, exc.reason, exc.message)
 
     def _consumer_error(self, err) -> None:
         if err.fatal():
@@ -400,6 +409,30 @@ class DriftService:
                 if threshold is not None:
                     thresholds.labels(*labels).set(threshold)
 
+
+
+def _runs(msgs):
+    """(start, end, (topic, partition)) of each run of consecutive records of one partition, in
+    order; key None for a record carrying a consumer error (a run of its own)."""
+    n = len(msgs)
+    if not n:
+        return []
+    errors = [m.error() for m in msgs]
+    topics = [m.topic() for m in msgs]
+    partitions = [m.partition() for m in msgs]
+    # any(): a KafkaError is always truthy (and refuses == None, so list.count cannot tell).
+    bad = [i for i, e in enumerate(errors) if e is not None] if any(errors) else []
+    for i in bad:
+        partitions[i] = -1  # an error record may have no partition
+    codes = np.fromiter(partitions, dtype=np.int64, count=n)
+    if topics.count(topics[0]) != n:
+        numbers: dict = {}
+        codes += np.fromiter([numbers.setdefault(t, len(numbers)) for t in topics], dtype=np.int64, count=n) << 32
+    if bad:
+        codes[bad] = -1 - np.array(bad)  # distinct negative codes: each error is a run of its own
+    starts = [0, *(np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist()]
+    ends = [*starts[1:], n]
+    return [(s, e, None if codes[s] < 0 else (topics[s], partitions[s])) for s, e in zip(starts, ends)]
 
 
 def _event_id_and_time(msg) -> tuple[str, float]:

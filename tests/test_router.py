@@ -96,3 +96,15 @@ def test_unknown_models_and_oversized_messages_are_refused():
         else:
             raise AssertionError(f"{reason} accepted")
     assert np.array_equal(r.flush()[2], [0])
+
+
+def test_bad_utf8_in_a_string_is_malformed_json():
+    r = router()
+    for raw in (b'{"event_id": "\x8a", "model": "m", "prediction": 1}',
+                b'{"event_id": "a", "model": "m", "prediction": 1, "features": {"\xff": 1}}'):
+        try:
+            r.add(raw, 0)
+        except dec.InvalidEvent as error:
+            assert error.reason == dec.MALFORMED_JSON
+        else:
+            raise AssertionError(f"{raw!r} accepted")
