@@ -51,6 +51,10 @@ def client_config(settings: Settings, config: DetectionConfig, role: str) -> dic
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
             "enable.partition.eof": False,
+            # Once the local queue holds queued.min.messages, librdkafka waits this long before
+            # fetching again (1 s by default): a consumer that processes while it consumes then
+            # drains the queue and idles. Check again soon instead.
+            "fetch.queue.backoff.ms": 10,
         })
     else:
         conf.update({"enable.idempotence": True, "acks": "all", "linger.ms": 5, "compression.type": "lz4",
