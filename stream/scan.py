@@ -636,6 +636,15 @@ def _grown(a: np.ndarray, size: int) -> np.ndarray:
     return b
 
 
+def warm_up() -> None:
+    """Compile or load the scanner before the first batch waits on it."""
+    table = ShapeTable()
+    buf, off = pack([b'{"event_id":"e","model":"m","prediction":1,"features":{"a":1.5}}'])
+    status, ids, vstart, vals = table.scan(buf, off, True, 1 << 20)
+    table.resolve(0, np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
+    table.gather(status, ids, vstart, vals, np.zeros(1, dtype=np.int64))
+
+
 def pack(values: list) -> tuple[np.ndarray, np.ndarray]:
     """The messages as one byte buffer and the offsets of each (a null value is empty)."""
     try:

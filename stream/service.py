@@ -23,6 +23,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from driftwire.detectors import kernels
 
 from . import decode as dec
+from . import scan
 from .metrics import HealthState, Metrics, MetricsServer
 from .monitor import PartitionMonitor, SeriesBudget
 from .publish import Cooldown, Publisher, build_alert
@@ -135,6 +136,7 @@ class DriftService:
         if s.auto_create_topics:
             ensure_topics(s, self.config)
         kernels.warm_up_banks()  # compile or load the detector loop before the first batch waits on it
+        scan.warm_up()
         self._producer = Producer(client_config(s, self.config, "producer"))
         self._publisher = Publisher(self._producer, s.alerts_topic, s.dlq_topic, self.metrics)
         self._consumer = Consumer({**client_config(s, self.config, "consumer"), "error_cb": self._on_client_error})
