@@ -44,7 +44,7 @@ def router(cls=Router) -> Router:
 def load_router(path: str) -> type:
     """The Router class of another version of router.py, importing this package's modules."""
     spec = importlib.util.spec_from_file_location("driftwire.stream._router_baseline", path)
-    module = importlib.util.module_from_spec(spec)
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.Router
 

@@ -46,9 +46,11 @@ _S32 = np.uint64(32)
 ALL_BITS = 0xFFFFFFFFFFFFFFFF
 
 _jit = nb.njit(cache=True, nogil=True)
+# The small readers are inlined into the scan loop: a call per token costs more than the token.
+_inline = nb.njit(cache=True, nogil=True, inline="always")
 
 
-@_jit
+@_inline
 def _ws(buf, p, e):
     while p < e:
         c = buf[p]
@@ -58,7 +60,7 @@ def _ws(buf, p, e):
     return p
 
 
-@_jit
+@_inline
 def _string_end(buf, p, e):
     """Index of the closing quote of a string whose content starts at ``p``; -1 for escapes,
     control or non-ASCII bytes (decoding those is the slow path's job) or no closing quote."""
@@ -72,7 +74,7 @@ def _string_end(buf, p, e):
     return -1
 
 
-@_jit
+@_inline
 def _key(buf, s, q):
     """Index of the known key ``buf[s:q]`` in ``_KEY_NAMES``, or -1."""
     n = q - s
@@ -88,7 +90,7 @@ def _key(buf, s, q):
     return -1
 
 
-@_jit
+@_inline
 def _number(buf, p, e):
     """A number in strict JSON grammar at ``p``: (end, value, code). code 0: not a number;
     1: an integer, value exact; 2: a fraction or exponent form, value exact (Clinger's fast
@@ -158,7 +160,7 @@ def _number(buf, p, e):
     return p, 0.0, 0
 
 
-@_jit
+@_inline
 def _scalar(buf, p, e):
     """A string, number, true, false or null at ``p``: (end, type, value, number code);
     type 0 when it is none of them (or a string the scanner does not read)."""
@@ -187,7 +189,7 @@ def _scalar(buf, p, e):
     return end, T_FLOAT, v, code
 
 
-@_jit
+@_inline
 def _digits(buf, p, n):
     v = 0
     for j in range(n):
@@ -231,7 +233,7 @@ def _timestamp(buf, s, q):
     return 0 <= oh <= 23 and 0 <= om <= 59
 
 
-@_jit
+@_inline
 def _u32(out, pos, n):
     out[pos] = n & 255
     out[pos + 1] = (n >> 8) & 255
@@ -240,7 +242,7 @@ def _u32(out, pos, n):
     return pos + 4
 
 
-@_jit
+@_inline
 def _put(out, pos, buf, s, e):
     """Write ``buf[s:e]`` with its length in front; the lengths make the encoding prefix-free."""
     pos = _u32(out, pos, e - s)
@@ -632,6 +634,15 @@ def _grown(a: np.ndarray, size: int) -> np.ndarray:
     b = np.zeros(max(size, a.size), dtype=a.dtype)
     b[:a.size] = a
     return b
+
+
+def warm_up() -> None:
+    """Compile or load the scanner before the first batch waits on it."""
+    table = ShapeTable()
+    buf, off = pack([b'{"event_id":"e","model":"m","prediction":1,"features":{"a":1.5}}'])
+    status, ids, vstart, vals = table.scan(buf, off, True, 1 << 20)
+    table.resolve(0, np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
+    table.gather(status, ids, vstart, vals, np.zeros(1, dtype=np.int64))
 
 
 def pack(values: list) -> tuple[np.ndarray, np.ndarray]:

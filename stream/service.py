@@ -23,6 +23,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from driftwire.detectors import kernels
 
 from . import decode as dec
+from . import scan
 from .metrics import HealthState, Metrics, MetricsServer
 from .monitor import PartitionMonitor, SeriesBudget
 from .publish import Cooldown, Publisher, build_alert
@@ -51,6 +52,10 @@ def client_config(settings: Settings, config: DetectionConfig, role: str) -> dic
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
             "enable.partition.eof": False,
+            # Once the local queue holds queued.min.messages, librdkafka waits this long before
+            # fetching again (1 s by default): a consumer that processes while it consumes then
+            # drains the queue and idles. Check again soon instead.
+            "fetch.queue.backoff.ms": 10,
         })
     else:
         conf.update({"enable.idempotence": True, "acks": "all", "linger.ms": 5, "compression.type": "lz4",
@@ -130,8 +135,9 @@ class DriftService:
             self.start_metrics_server()
         if s.auto_create_topics:
             ensure_topics(s, self.config)
-        # compile or load the detector loops before the first batch waits on them
+        # compile or load the detector loops and the scanner before the first batch waits on them
         kernels.warm_up_banks({spec.name for spec in self.config.detector_specs()})
+        scan.warm_up()
         self._producer = Producer(client_config(s, self.config, "producer"))
         self._publisher = Publisher(self._producer, s.alerts_topic, s.dlq_topic, self.metrics)
         self._consumer = Consumer({**client_config(s, self.config, "consumer"), "error_cb": self._on_client_error})
