@@ -8,7 +8,8 @@ from typing import ClassVar
 import numba as nb
 import numpy as np
 
-from .base import HEADER, HOT, Detector, Kernel, check_int, decode_floats, encode_floats, load, store
+from .base import HEADER, HOT, Detector, Kernel, check_int, decode_floats, encode_floats
+from .kernels import load, store
 
 # hot slots (see base)
 _WIDTH = HEADER

@@ -6,8 +6,8 @@ A detector is two numba kernels over a float64 state vector and a float64 parame
   back to its initial values;
 - ``step(hot, state, params, x, warning)`` feeds one finite observation and returns
   ``(hot, drift, warning)``. ``hot`` is the tuple of the ``HOT`` slots after the header
-  (:func:`load`): the loops keep it in registers across a batch and write it back
-  (:func:`store`) only at the end, so a step must read and write those slots through the tuple,
+  (:func:`.kernels.load`): the loops keep it in registers across a batch and write it back
+  (:func:`.kernels.store`) only at the end, so a step must read and write those slots through the tuple,
   never through ``state``, unless it stores and loads around the call that needs them there.
   ``warning`` is the flag of the previous observation, for detectors whose warning persists.
 
@@ -26,11 +26,7 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar, NamedTuple
 
-import numba as nb
 import numpy as np
-from numba.core import cgutils, types
-from numba.extending import intrinsic
-from numba.np.arrayobj import make_array, populate_array
 
 DRIFT = 0
 WARNING = 1
@@ -42,45 +38,6 @@ HEADER = 3
 HOT = 8
 
 STATE_FORMAT = 2
-
-
-@intrinsic
-def row(typingctx, states, index):
-    """Row ``index`` of a C-contiguous 2-d float64 array, as a 1-d array that borrows its memory.
-
-    ``states[index]`` makes numba count a reference to the parent for every row it hands out,
-    which costs more than a cheap detector's whole step in a bank's loop.
-    """
-    row_type = types.Array(types.float64, 1, "C")
-
-    def codegen(context, builder, signature, args):
-        parent = make_array(signature.args[0])(context, builder, args[0])
-        width = builder.extract_value(parent.shape, 1)
-        view = make_array(row_type)(context, builder)
-        itemsize = context.get_constant(types.intp, 8)
-        populate_array(
-            view, data=builder.gep(parent.data, [builder.mul(args[1], width)]),
-            shape=cgutils.pack_array(builder, [width]), strides=cgutils.pack_array(builder, [itemsize]),
-            itemsize=itemsize, meminfo=None,
-        )
-        return view._getvalue()
-
-    return row_type(states, types.intp), codegen
-
-
-@nb.njit(cache=True, inline="always")
-def load(state):
-    """The hot slots of ``state`` as a tuple."""
-    h = HEADER
-    return (state[h], state[h + 1], state[h + 2], state[h + 3], state[h + 4], state[h + 5], state[h + 6],
-            state[h + 7])
-
-
-@nb.njit(cache=True, inline="always")
-def store(state, hot):
-    """Write the hot tuple back into ``state``."""
-    h = HEADER
-    state[h], state[h + 1], state[h + 2], state[h + 3], state[h + 4], state[h + 5], state[h + 6], state[h + 7] = hot
 
 
 class Kernel(NamedTuple):

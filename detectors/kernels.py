@@ -15,13 +15,22 @@ of every detector module too.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-#: every numba detector: its registry name is its module's name
-NAMES = ("adwin", "page_hinkley", "kswin", "cusum", "ddm", "eddm", "hddm_a", "hddm_w", "fhddm")
+import numba as nb
+from numba.core import cgutils, types
+from numba.extending import intrinsic
+from numba.np.arrayobj import make_array, populate_array
+
+from .base import HEADER
+from .registry import BUILTIN, make
+
+#: every numba detector, by registry name
+NAMES = tuple(BUILTIN)
 
 _HERE = Path(__file__).parent
 _LOOPS_FILE = _HERE / "loops.py"
@@ -33,7 +42,8 @@ import math
 import numba as nb
 
 from . import {modules}
-from .base import DRIFT, SKIPPED, WARNING, load, row, store
+from .base import DRIFT, SKIPPED, WARNING
+from .kernels import load, row, store
 '''
 
 _TEMPLATE = '''
@@ -121,20 +131,58 @@ def bank_{name}(states, params, slots, values, drifts, warnings):
 '''
 
 
+@intrinsic
+def row(typingctx, states, index):
+    """Row ``index`` of a C-contiguous 2-d float64 array, as a 1-d array that borrows its memory.
+
+    ``states[index]`` makes numba count a reference to the parent for every row it hands out,
+    which costs more than a cheap detector's whole step in a bank's loop.
+    """
+    row_type = types.Array(types.float64, 1, "C")
+
+    def codegen(context, builder, signature, args):
+        parent = make_array(signature.args[0])(context, builder, args[0])
+        width = builder.extract_value(parent.shape, 1)
+        view = make_array(row_type)(context, builder)
+        itemsize = context.get_constant(types.intp, 8)
+        populate_array(
+            view, data=builder.gep(parent.data, [builder.mul(args[1], width)]),
+            shape=cgutils.pack_array(builder, [width]), strides=cgutils.pack_array(builder, [itemsize]),
+            itemsize=itemsize, meminfo=None,
+        )
+        return view._getvalue()
+
+    return row_type(states, types.intp), codegen
+
+
+@nb.njit(cache=True, inline="always")
+def load(state):
+    """The hot slots of ``state`` as a tuple."""
+    h = HEADER
+    return (state[h], state[h + 1], state[h + 2], state[h + 3], state[h + 4], state[h + 5], state[h + 6],
+            state[h + 7])
+
+
+@nb.njit(cache=True, inline="always")
+def store(state, hot):
+    """Write the hot tuple back into ``state``."""
+    h = HEADER
+    state[h], state[h + 1], state[h + 2], state[h + 3], state[h + 4], state[h + 5], state[h + 6], state[h + 7] = hot
+
+
 def loops_source() -> str:
     """The text of :mod:`.loops`."""
-    from .registry import make
-
-    text = _HEAD.format(modules=", ".join(sorted(NAMES)))
-    for name in NAMES:
-        text += _TEMPLATE.format(name=name, module=name, has_warning=make(name).has_warning)
+    modules = {name: BUILTIN[name][0] for name in NAMES}
+    text = _HEAD.format(modules=", ".join(sorted(modules.values())))
+    for name, module in modules.items():
+        text += _TEMPLATE.format(name=name, module=module, has_warning=make(name).has_warning)
     return text
 
 
 def _drop_stale_cache() -> None:
     """Remove the loops' cached machine code when any detector kernel's source changed."""
     digest = hashlib.sha256()
-    for module in ("base", *NAMES):
+    for module in ("base", "kernels", *(BUILTIN[name][0] for name in NAMES)):
         digest.update((_HERE / f"{module}.py").read_bytes())
     cache_dir = _HERE / "__pycache__"
     stamp = cache_dir / "loops.sources"
@@ -152,6 +200,7 @@ def _drop_stale_cache() -> None:
         pass  # a read-only install: numba then keeps its cache in NUMBA_CACHE_DIR or not at all
 
 
+@functools.cache
 def loops_of(name: str) -> SimpleNamespace:
     """The compiled ``one``, ``many`` and ``bank`` loops of detector ``name``."""
     loops = _loops()

@@ -5,7 +5,8 @@ import math
 import numba as nb
 
 from . import adwin, cusum, ddm, eddm, fhddm, hddm_a, hddm_w, kswin, page_hinkley
-from .base import DRIFT, SKIPPED, WARNING, load, row, store
+from .base import DRIFT, SKIPPED, WARNING
+from .kernels import load, row, store
 
 
 @nb.njit(cache=True, error_model="numpy")
