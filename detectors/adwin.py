@@ -8,7 +8,7 @@ from typing import ClassVar
 import numba as nb
 import numpy as np
 
-from .base import HEADER, HOT, Detector, Kernel, check_int, decode_floats, encode_floats
+from .base import HEADER, HOT, Detector, check_int, decode_floats, encode_floats
 from .kernels import load, store
 
 # hot slots (see base)
@@ -351,7 +351,7 @@ class ADWIN(Detector):
     """
 
     name = "adwin"
-    kernel = Kernel(_reset, _step)
+    reset_kernel = staticmethod(_reset)
     statistic_name = "window_mean"
     #: Level capacity of the histogram (see the class docstring).
     max_levels: ClassVar[int] = MAX_LEVELS

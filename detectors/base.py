@@ -24,7 +24,7 @@ series) and to checkpoint (the row is the checkpoint).
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -38,13 +38,6 @@ HEADER = 3
 HOT = 8
 
 STATE_FORMAT = 2
-
-
-class Kernel(NamedTuple):
-    """The two numba functions that define a detector."""
-
-    reset: Any
-    step: Any
 
 
 def is_int(value) -> bool:
@@ -91,12 +84,13 @@ def decode_floats(items) -> np.ndarray:
 class Detector:
     """Base class of the numba detectors: holds parameters and one state vector.
 
-    Subclasses set ``name`` (the registry name), ``kernel``, ``has_warning``, and implement
+    Subclasses set ``name`` (the registry name), ``reset_kernel`` (their module's ``_reset``;
+    the generated loops of :mod:`.kernels` call the module's ``_step``), ``has_warning``, and implement
     :meth:`_param_vector`, :meth:`_state_size` and :attr:`statistic`.
     """
 
     name: ClassVar[str]
-    kernel: ClassVar[Kernel]
+    reset_kernel: ClassVar[Any]
     has_warning: ClassVar[bool] = False
     #: What :attr:`statistic` reports, for metrics and alerts.
     statistic_name: ClassVar[str] = "statistic"
@@ -126,7 +120,7 @@ class Detector:
     # -- state ---------------------------------------------------------------------------
     def initial_state(self) -> np.ndarray:
         state = np.zeros(self._state_size(), dtype=np.float64)
-        self.kernel.reset(state, self._params)
+        self.reset_kernel(state, self._params)
         return state
 
     def _encode_state(self, state: np.ndarray) -> list:

@@ -7,7 +7,7 @@ import math
 import numba as nb
 import numpy as np
 
-from .base import HEADER, HOT, Detector, Kernel, is_int
+from .base import HEADER, HOT, Detector, is_int
 
 _MODES = {"up": 0.0, "down": 1.0, "both": 2.0}
 
@@ -156,7 +156,7 @@ class CUSUM(Detector):
     """
 
     name = "cusum"
-    kernel = Kernel(_reset, _step)
+    reset_kernel = staticmethod(_reset)
     statistic_name = "cumulative_sum"
 
     def __init__(

@@ -7,7 +7,7 @@ import math
 import numba as nb
 import numpy as np
 
-from .base import HEADER, HOT, Detector, Kernel, check_int
+from .base import HEADER, HOT, Detector, check_int
 
 # hot slots (see base)
 _N = HEADER
@@ -125,7 +125,7 @@ class EDDM(Detector):
     """
 
     name = "eddm"
-    kernel = Kernel(_reset, _step)
+    reset_kernel = staticmethod(_reset)
     has_warning = True
     statistic_name = "distance_ratio"
 

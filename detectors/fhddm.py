@@ -7,7 +7,7 @@ import math
 import numba as nb
 import numpy as np
 
-from .base import HEADER, HOT, Detector, Kernel, is_int
+from .base import HEADER, HOT, Detector, is_int
 
 # hot slots (see base); the ring buffer of the window follows them
 _HEAD = HEADER  # ring position of the oldest value
@@ -121,7 +121,7 @@ class FHDDM(Detector):
     """
 
     name = "fhddm"
-    kernel = Kernel(_reset, _step)
+    reset_kernel = staticmethod(_reset)
     statistic_name = "mean_drop"
 
     def __init__(

@@ -7,7 +7,7 @@ import math
 import numba as nb
 import numpy as np
 
-from .base import HEADER, HOT, Detector, Kernel, check_bool, check_confidence
+from .base import HEADER, HOT, Detector, check_bool, check_confidence
 
 # hot slots (see base): three running means (count, mean) -- the whole stream, the cut point
 # for increases, the cut point for decreases
@@ -132,7 +132,7 @@ class HDDM_A(Detector):
     """
 
     name = "hddm_a"
-    kernel = Kernel(_reset, _step)
+    reset_kernel = staticmethod(_reset)
     has_warning = True
     statistic_name = "mean_increase"
 

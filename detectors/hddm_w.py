@@ -7,7 +7,7 @@ import math
 import numba as nb
 import numpy as np
 
-from .base import HEADER, HOT, Detector, Kernel, check_bool, check_confidence
+from .base import HEADER, HOT, Detector, check_bool, check_confidence
 
 # A weighted sample is three slots: its EWMA, whether it has seen a value, and its independent
 # bound condition (ibc, the sum of the squared weights).
@@ -170,7 +170,7 @@ class HDDM_W(Detector):
     """
 
     name = "hddm_w"
-    kernel = Kernel(_reset, _step)
+    reset_kernel = staticmethod(_reset)
     has_warning = True
     statistic_name = "ewma_increase"
 

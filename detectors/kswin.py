@@ -9,7 +9,7 @@ import warnings
 import numba as nb
 import numpy as np
 
-from .base import HEADER, HOT, Detector, Kernel, is_int
+from .base import HEADER, HOT, Detector, is_int
 
 #: scipy's ks_2samp computes exact p-values (and reports the statistic rounded to the lattice
 #: h / lcm(n1, n2)) when both samples have at most this many values; above it, asymptotic ones.
@@ -312,7 +312,7 @@ class KSWIN(Detector):
     """
 
     name = "kswin"
-    kernel = Kernel(_reset, _step)
+    reset_kernel = staticmethod(_reset)
     statistic_name = "ks_statistic"
 
     def __init__(

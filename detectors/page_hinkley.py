@@ -5,7 +5,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from .base import HEADER, HOT, Detector, Kernel
+from .base import HEADER, HOT, Detector
 
 _MODES = {"up": 0.0, "down": 1.0, "both": 2.0}
 
@@ -104,7 +104,7 @@ class PageHinkley(Detector):
     """
 
     name = "page_hinkley"
-    kernel = Kernel(_reset, _step)
+    reset_kernel = staticmethod(_reset)
     statistic_name = "cumulative_deviation"
 
     def __init__(
