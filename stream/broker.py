@@ -82,6 +82,9 @@ class EmbeddedBroker:
         from confluent_kafka.admin import AdminClient
 
         deadline = time.monotonic() + timeout
+        # Wait for the port first: a Kafka client started before it listens logs connection errors.
+        while time.monotonic() < deadline and self.running and not self._listening():
+            time.sleep(0.02)
         admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
         while time.monotonic() < deadline:
             if not self.running:
@@ -93,6 +96,13 @@ class EmbeddedBroker:
                 time.sleep(0.05)
         self.stop()
         raise BrokerError(f"tansu did not serve {self.bootstrap_servers} within {timeout}s: {self.log_tail()}")
+
+    def _listening(self) -> bool:
+        try:
+            socket.create_connection((self.host, self.port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
 
     def log_tail(self, n: int = 2000) -> str:
         if not self.log_path or not Path(self.log_path).exists():

@@ -69,6 +69,8 @@ def _demo(args, bootstrap: str) -> int:
         settings = settings.model_copy(update={"metrics_port": 0})
         service = DriftService(settings, config)
         port = service.start_metrics_server()
+    _out("loading the detector loops and the event scanner (the first run compiles them, ~30 s) ...")
+    _out(f"  ready in {service.warm_up():.1f}s")
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

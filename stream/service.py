@@ -117,6 +117,7 @@ class DriftService:
         self._last_lag = 0.0
         self._last_stats = 0.0
         self.metrics_port: int | None = None
+        self._warm = False
 
     # -- lifecycle -----------------------------------------------------------------------
     def stop(self, *_args) -> None:
@@ -128,6 +129,17 @@ class DriftService:
         self.metrics_port = self._http.port
         return self.metrics_port
 
+    def warm_up(self) -> float:
+        """Load the compiled detector loops and scanner (compiling them on a cold numba cache)
+        now, rather than while the first batch waits on them; returns the seconds it took."""
+        if self._warm:
+            return 0.0
+        started = time.perf_counter()
+        kernels.warm_up_banks({spec.name for spec in self.config.detector_specs()})
+        scan.warm_up()
+        self._warm = True
+        return time.perf_counter() - started
+
     def run(self) -> int:
         """Consume until stopped; returns the exit code (0 after a clean stop)."""
         s = self.settings
@@ -135,9 +147,7 @@ class DriftService:
             self.start_metrics_server()
         if s.auto_create_topics:
             ensure_topics(s, self.config)
-        # compile or load the detector loops and the scanner before the first batch waits on them
-        kernels.warm_up_banks({spec.name for spec in self.config.detector_specs()})
-        scan.warm_up()
+        self.warm_up()
         self._producer = Producer(client_config(s, self.config, "producer"))
         self._publisher = Publisher(self._producer, s.alerts_topic, s.dlq_topic, self.metrics)
         self._consumer = Consumer({**client_config(s, self.config, "consumer"), "error_cb": self._on_client_error})
