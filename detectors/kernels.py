@@ -43,7 +43,7 @@ import numba as nb
 
 from . import {modules}
 from .base import DRIFT, SKIPPED, WARNING
-from .kernels import load, row, store
+from .kernels import borrow, load, row, store
 '''
 
 _TEMPLATE = '''
@@ -53,6 +53,8 @@ def one_{name}(state, params, x):
     if not math.isfinite(x):
         state[SKIPPED] += 1.0
         return False
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     warning = state[WARNING] != 0.0
     if state[DRIFT] != 0.0:
@@ -68,6 +70,10 @@ def one_{name}(state, params, x):
 
 @nb.njit(cache=True, error_model="numpy")
 def many_{name}(state, params, values, drifts, warnings):
+    # The step is inlined: handing it the arrays themselves would count references to them on
+    # every value wherever the step calls a kernel that is not inlined.
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     drift = state[DRIFT] != 0.0
     warning = state[WARNING] != 0.0
@@ -99,6 +105,7 @@ def many_{name}(state, params, values, drifts, warnings):
 
 @nb.njit(cache=True, error_model="numpy")
 def bank_{name}(states, params, slots, values, drifts, warnings):
+    params = borrow(params)
     n_drift = 0
     n_warn = 0
     for i in range(values.shape[0]):
@@ -131,6 +138,16 @@ def bank_{name}(states, params, slots, values, drifts, warnings):
 '''
 
 
+def _borrowed_view(context, builder, view_type, data, shape):
+    view = make_array(view_type)(context, builder)
+    itemsize = context.get_constant(types.intp, context.get_abi_sizeof(context.get_data_type(view_type.dtype)))
+    populate_array(
+        view, data=data, shape=shape, strides=cgutils.pack_array(builder, [itemsize]),
+        itemsize=itemsize, meminfo=None,
+    )
+    return view._getvalue()
+
+
 @intrinsic
 def row(typingctx, states, index):
     """Row ``index`` of a C-contiguous 2-d float64 array, as a 1-d array that borrows its memory.
@@ -143,16 +160,30 @@ def row(typingctx, states, index):
     def codegen(context, builder, signature, args):
         parent = make_array(signature.args[0])(context, builder, args[0])
         width = builder.extract_value(parent.shape, 1)
-        view = make_array(row_type)(context, builder)
-        itemsize = context.get_constant(types.intp, 8)
-        populate_array(
-            view, data=builder.gep(parent.data, [builder.mul(args[1], width)]),
-            shape=cgutils.pack_array(builder, [width]), strides=cgutils.pack_array(builder, [itemsize]),
-            itemsize=itemsize, meminfo=None,
-        )
-        return view._getvalue()
+        data = builder.gep(parent.data, [builder.mul(args[1], width)])
+        return _borrowed_view(context, builder, row_type, data, cgutils.pack_array(builder, [width]))
 
     return row_type(states, types.intp), codegen
+
+
+@intrinsic
+def borrow(typingctx, array):
+    """A C-contiguous 1-d array as a view that borrows its memory and holds no reference.
+
+    Numba counts references to an array passed into an inlined function, on every call; where
+    the inlined code also calls a function that is not inlined, LLVM cannot drop that counting,
+    and in a loop over values it costs as much as a cheap step. A borrowed view is not counted.
+    It must not outlive the array: the loops use it only while their caller holds the array.
+    """
+    if not (isinstance(array, types.Array) and array.ndim == 1 and array.layout == "C"):
+        return None
+    view_type = types.Array(array.dtype, 1, "C")
+
+    def codegen(context, builder, signature, args):
+        parent = make_array(signature.args[0])(context, builder, args[0])
+        return _borrowed_view(context, builder, view_type, parent.data, parent.shape)
+
+    return view_type(array), codegen
 
 
 @nb.njit(cache=True, inline="always")

@@ -6,7 +6,7 @@ import numba as nb
 
 from . import adwin, cusum, ddm, eddm, fhddm, hddm_a, hddm_w, kswin, page_hinkley
 from .base import DRIFT, SKIPPED, WARNING
-from .kernels import load, row, store
+from .kernels import borrow, load, row, store
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -14,6 +14,8 @@ def one_adwin(state, params, x):
     if not math.isfinite(x):
         state[SKIPPED] += 1.0
         return False
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     warning = state[WARNING] != 0.0
     if state[DRIFT] != 0.0:
@@ -29,6 +31,10 @@ def one_adwin(state, params, x):
 
 @nb.njit(cache=True, error_model="numpy")
 def many_adwin(state, params, values, drifts, warnings):
+    # The step is inlined: handing it the arrays themselves would count references to them on
+    # every value wherever the step calls a kernel that is not inlined.
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     drift = state[DRIFT] != 0.0
     warning = state[WARNING] != 0.0
@@ -60,6 +66,7 @@ def many_adwin(state, params, values, drifts, warnings):
 
 @nb.njit(cache=True, error_model="numpy")
 def bank_adwin(states, params, slots, values, drifts, warnings):
+    params = borrow(params)
     n_drift = 0
     n_warn = 0
     for i in range(values.shape[0]):
@@ -96,6 +103,8 @@ def one_page_hinkley(state, params, x):
     if not math.isfinite(x):
         state[SKIPPED] += 1.0
         return False
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     warning = state[WARNING] != 0.0
     if state[DRIFT] != 0.0:
@@ -111,6 +120,10 @@ def one_page_hinkley(state, params, x):
 
 @nb.njit(cache=True, error_model="numpy")
 def many_page_hinkley(state, params, values, drifts, warnings):
+    # The step is inlined: handing it the arrays themselves would count references to them on
+    # every value wherever the step calls a kernel that is not inlined.
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     drift = state[DRIFT] != 0.0
     warning = state[WARNING] != 0.0
@@ -142,6 +155,7 @@ def many_page_hinkley(state, params, values, drifts, warnings):
 
 @nb.njit(cache=True, error_model="numpy")
 def bank_page_hinkley(states, params, slots, values, drifts, warnings):
+    params = borrow(params)
     n_drift = 0
     n_warn = 0
     for i in range(values.shape[0]):
@@ -178,6 +192,8 @@ def one_kswin(state, params, x):
     if not math.isfinite(x):
         state[SKIPPED] += 1.0
         return False
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     warning = state[WARNING] != 0.0
     if state[DRIFT] != 0.0:
@@ -193,6 +209,10 @@ def one_kswin(state, params, x):
 
 @nb.njit(cache=True, error_model="numpy")
 def many_kswin(state, params, values, drifts, warnings):
+    # The step is inlined: handing it the arrays themselves would count references to them on
+    # every value wherever the step calls a kernel that is not inlined.
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     drift = state[DRIFT] != 0.0
     warning = state[WARNING] != 0.0
@@ -224,6 +244,7 @@ def many_kswin(state, params, values, drifts, warnings):
 
 @nb.njit(cache=True, error_model="numpy")
 def bank_kswin(states, params, slots, values, drifts, warnings):
+    params = borrow(params)
     n_drift = 0
     n_warn = 0
     for i in range(values.shape[0]):
@@ -260,6 +281,8 @@ def one_cusum(state, params, x):
     if not math.isfinite(x):
         state[SKIPPED] += 1.0
         return False
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     warning = state[WARNING] != 0.0
     if state[DRIFT] != 0.0:
@@ -275,6 +298,10 @@ def one_cusum(state, params, x):
 
 @nb.njit(cache=True, error_model="numpy")
 def many_cusum(state, params, values, drifts, warnings):
+    # The step is inlined: handing it the arrays themselves would count references to them on
+    # every value wherever the step calls a kernel that is not inlined.
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     drift = state[DRIFT] != 0.0
     warning = state[WARNING] != 0.0
@@ -306,6 +333,7 @@ def many_cusum(state, params, values, drifts, warnings):
 
 @nb.njit(cache=True, error_model="numpy")
 def bank_cusum(states, params, slots, values, drifts, warnings):
+    params = borrow(params)
     n_drift = 0
     n_warn = 0
     for i in range(values.shape[0]):
@@ -342,6 +370,8 @@ def one_ddm(state, params, x):
     if not math.isfinite(x):
         state[SKIPPED] += 1.0
         return False
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     warning = state[WARNING] != 0.0
     if state[DRIFT] != 0.0:
@@ -357,6 +387,10 @@ def one_ddm(state, params, x):
 
 @nb.njit(cache=True, error_model="numpy")
 def many_ddm(state, params, values, drifts, warnings):
+    # The step is inlined: handing it the arrays themselves would count references to them on
+    # every value wherever the step calls a kernel that is not inlined.
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     drift = state[DRIFT] != 0.0
     warning = state[WARNING] != 0.0
@@ -388,6 +422,7 @@ def many_ddm(state, params, values, drifts, warnings):
 
 @nb.njit(cache=True, error_model="numpy")
 def bank_ddm(states, params, slots, values, drifts, warnings):
+    params = borrow(params)
     n_drift = 0
     n_warn = 0
     for i in range(values.shape[0]):
@@ -424,6 +459,8 @@ def one_eddm(state, params, x):
     if not math.isfinite(x):
         state[SKIPPED] += 1.0
         return False
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     warning = state[WARNING] != 0.0
     if state[DRIFT] != 0.0:
@@ -439,6 +476,10 @@ def one_eddm(state, params, x):
 
 @nb.njit(cache=True, error_model="numpy")
 def many_eddm(state, params, values, drifts, warnings):
+    # The step is inlined: handing it the arrays themselves would count references to them on
+    # every value wherever the step calls a kernel that is not inlined.
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     drift = state[DRIFT] != 0.0
     warning = state[WARNING] != 0.0
@@ -470,6 +511,7 @@ def many_eddm(state, params, values, drifts, warnings):
 
 @nb.njit(cache=True, error_model="numpy")
 def bank_eddm(states, params, slots, values, drifts, warnings):
+    params = borrow(params)
     n_drift = 0
     n_warn = 0
     for i in range(values.shape[0]):
@@ -506,6 +548,8 @@ def one_hddm_a(state, params, x):
     if not math.isfinite(x):
         state[SKIPPED] += 1.0
         return False
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     warning = state[WARNING] != 0.0
     if state[DRIFT] != 0.0:
@@ -521,6 +565,10 @@ def one_hddm_a(state, params, x):
 
 @nb.njit(cache=True, error_model="numpy")
 def many_hddm_a(state, params, values, drifts, warnings):
+    # The step is inlined: handing it the arrays themselves would count references to them on
+    # every value wherever the step calls a kernel that is not inlined.
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     drift = state[DRIFT] != 0.0
     warning = state[WARNING] != 0.0
@@ -552,6 +600,7 @@ def many_hddm_a(state, params, values, drifts, warnings):
 
 @nb.njit(cache=True, error_model="numpy")
 def bank_hddm_a(states, params, slots, values, drifts, warnings):
+    params = borrow(params)
     n_drift = 0
     n_warn = 0
     for i in range(values.shape[0]):
@@ -588,6 +637,8 @@ def one_hddm_w(state, params, x):
     if not math.isfinite(x):
         state[SKIPPED] += 1.0
         return False
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     warning = state[WARNING] != 0.0
     if state[DRIFT] != 0.0:
@@ -603,6 +654,10 @@ def one_hddm_w(state, params, x):
 
 @nb.njit(cache=True, error_model="numpy")
 def many_hddm_w(state, params, values, drifts, warnings):
+    # The step is inlined: handing it the arrays themselves would count references to them on
+    # every value wherever the step calls a kernel that is not inlined.
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     drift = state[DRIFT] != 0.0
     warning = state[WARNING] != 0.0
@@ -634,6 +689,7 @@ def many_hddm_w(state, params, values, drifts, warnings):
 
 @nb.njit(cache=True, error_model="numpy")
 def bank_hddm_w(states, params, slots, values, drifts, warnings):
+    params = borrow(params)
     n_drift = 0
     n_warn = 0
     for i in range(values.shape[0]):
@@ -670,6 +726,8 @@ def one_fhddm(state, params, x):
     if not math.isfinite(x):
         state[SKIPPED] += 1.0
         return False
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     warning = state[WARNING] != 0.0
     if state[DRIFT] != 0.0:
@@ -685,6 +743,10 @@ def one_fhddm(state, params, x):
 
 @nb.njit(cache=True, error_model="numpy")
 def many_fhddm(state, params, values, drifts, warnings):
+    # The step is inlined: handing it the arrays themselves would count references to them on
+    # every value wherever the step calls a kernel that is not inlined.
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     drift = state[DRIFT] != 0.0
     warning = state[WARNING] != 0.0
@@ -716,6 +778,7 @@ def many_fhddm(state, params, values, drifts, warnings):
 
 @nb.njit(cache=True, error_model="numpy")
 def bank_fhddm(states, params, slots, values, drifts, warnings):
+    params = borrow(params)
     n_drift = 0
     n_warn = 0
     for i in range(values.shape[0]):
