@@ -9,7 +9,7 @@ import numba as nb
 import numpy as np
 
 from .base import HEADER, HOT, Detector, check_int, decode_floats, encode_floats
-from .kernels import load, store
+from .kernels import load, raw, store
 
 # hot slots (see base)
 _WIDTH = HEADER
@@ -25,7 +25,10 @@ _COUNT0 = HEADER + HOT - 1
 _BUFFER = HEADER + HOT
 # Then one block per level i >= 1, for buckets of 2**i values: [count, totals, variances], each
 # array max_buckets long, oldest first. Then scratch space that no checkpoint holds: two areas
-# of (totals, variances) where a batch of merges lays out each level's sequence of buckets.
+# of (totals, variances) where a batch of merges lays out each level's sequence of buckets, and
+# the screen's cache (see _no_cut): how many of the oldest levels it still describes, then per
+# boundary, oldest first, the values before it, their total and the sum of their buckets' absolute
+# totals, then a width and the d of the cut test at that width. A zeroed cache describes nothing.
 
 #: Values merged into the histogram in one batch, at the latest before a test.
 PENDING_CAP = 32
@@ -59,6 +62,7 @@ def _reset(state, params):
     state[_PHASE] = 0.0
     state[_LEVELS] = 1.0
     state[_COUNT0] = 0.0
+    state[_cache_layout(params)[0]] = 0.0
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -78,6 +82,20 @@ def _layout(params):
     scratch = upper + (int(params[_P_MAX_LEVELS]) - 1) * block
     room = _room(mb)
     return mb, block, upper, scratch, scratch + 2 * room, room
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _boundaries(params):
+    """The most boundaries between buckets a window can have: every bucket but the newest."""
+    mb = int(params[_P_MAX_BUCKETS])
+    return (int(params[_P_MAX_LEVELS]) - 1) * mb + mb + PENDING_CAP
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _cache_layout(params):
+    """The offset of the screen's cache, just after the scratch areas, and its boundary capacity."""
+    mb, block, upper, scratch, _, room = _layout(params)
+    return scratch + 4 * room, _boundaries(params)
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -119,7 +137,10 @@ def _materialize(state, params):
     The loops stay in this one function: numba reference-counts the state around every call
     that LLVM does not inline, and these loops are too long to be inlined.
     """
+    cache = _cache_layout(params)[0]
     mb, block, upper, src, dst, room = _layout(params)
+    array = state
+    state = raw(array)
     top = int(params[_P_MAX_LEVELS]) - 1
     size = int(state[_COUNT0])
     level = 0
@@ -135,7 +156,7 @@ def _materialize(state, params):
             # The last level there is room for cannot merge: its oldest buckets leave the window.
             first = max(0, size - mb)
             for k in range(first):
-                _forget(state, n, inv, state[src + k], state[src + room + k])
+                _forget(array, n, inv, state[src + k], state[src + room + k])
             merges = 0
         elif merges > 0:
             nxt = base + block
@@ -171,6 +192,8 @@ def _materialize(state, params):
                 state[base + 1 + mb + r] = state[src + room + first + r]
             state[base] = size - first
         if merges == 0:
+            # the levels above this one are as the screen's cache last saw them
+            state[cache] = min(state[cache], state[_LEVELS] - 1.0 - level)
             return
         size = held + merges
         src, dst = dst, src
@@ -182,6 +205,7 @@ def _materialize(state, params):
 @nb.njit(cache=True, error_model="numpy")
 def _drop_oldest(state, params):
     """Remove the oldest bucket from the window, as river does on a cut."""
+    state[_cache_layout(params)[0]] = 0.0  # every boundary moves
     mb, block, upper, _, _, _ = _layout(params)
     last = int(state[_LEVELS]) - 1
     if last == 0:
@@ -269,6 +293,105 @@ def _find_cut(state, params):
     return False
 
 
+#: Rounding allowance of the screen, per boundary and unit of its scale (8 units in the last place).
+_SCREEN_ULPS = 2.0**-50
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _no_cut(state, params):
+    """True when no boundary can pass the cut test: a screen of all of them at once.
+
+    In exact arithmetic, with ``U`` and ``W`` the window's total and width and ``S0`` the total
+    of the ``n0`` values before a boundary, ``u0/n0 - u1/n1 = W D / (n0 n1)`` where
+    ``D = S0 - n0 U / W``. The test's ``eps`` is at least ``sqrt(2 m v d)`` with
+    ``m >= 1/n0 + 1/n1 = W / (n0 n1)`` (as ``min_window_length >= 1``), so a cut needs
+    ``D**2 > 2 d v n0 n1 / W`` (``v`` = variance / W). The screen checks
+    ``(|D| + s)**2 <= k n0 n1`` at every boundary the test would read. The allowance ``s`` covers
+    the rounding of river's running sums, of the test's divisions and of ``D`` itself: every
+    rounded sum of at most ``_boundaries`` terms is within ``_boundaries`` units of rounding of
+    the sum of their magnitudes, at most ``|U|`` plus the buckets' absolute totals. ``c`` takes
+    d at a width no larger than the window's (d grows with the width) and the factor
+    ``_BOUND_SHRINK`` for the rounding of the rest. Where the screen passes, the exact scan finds
+    no cut either; where it does not, the exact scan decides.
+
+    The totals before each boundary, as river's scan sums them, are cached: a batch of merges
+    changes the lowest levels only, so only their boundaries are summed again.
+    """
+    mb, block, upper, _, _, _ = _layout(params)
+    fresh, nb_max = _cache_layout(params)
+    before = fresh + 1
+    sizes = before + nb_max
+    absolute = sizes + nb_max
+    at_width = absolute + nb_max
+    cells = raw(state)
+    levels = int(cells[_LEVELS])
+    # the boundaries of the oldest levels, whose cached sums still hold
+    i = 0
+    level = levels - 1
+    base = upper + (level - 1) * block
+    for _ in range(int(cells[fresh])):
+        i += int(cells[base])
+        level -= 1
+        base -= block
+    u0 = 0.0
+    n0 = 0.0
+    a = 0.0
+    if i > 0:
+        u0 = cells[before + i - 1]
+        n0 = cells[sizes + i - 1]
+        a = cells[absolute + i - 1]
+    n = math.ldexp(1.0, level)
+    while level > 0:
+        for k in range(int(cells[base])):
+            t = cells[base + 1 + k]
+            u0 += t
+            n0 += n
+            a += abs(t)
+            cells[before + i] = u0
+            cells[sizes + i] = n0
+            cells[absolute + i] = a
+            i += 1
+        level -= 1
+        base -= block
+        n *= 0.5
+    # level 0: the newest value is not a boundary
+    count = int(cells[_COUNT0])
+    for k in range(count - 1):
+        t = cells[_BUFFER + k]
+        u0 += t
+        n0 += 1.0
+        a += abs(t)
+        cells[before + i] = u0
+        cells[sizes + i] = n0
+        cells[absolute + i] = a
+        i += 1
+    cells[fresh] = levels - 1.0
+    if count > 0:
+        a += abs(cells[_BUFFER + count - 1])
+
+    width = cells[_WIDTH]
+    total = cells[_TOTAL]
+    if not (0.0 < cells[at_width] <= width < 2.0 * cells[at_width]):
+        cells[at_width] = width
+        cells[at_width + 1] = math.log(2.0 * math.log(width) / params[_P_DELTA])
+    dprime = cells[at_width + 1]
+    inv = 1.0 / width
+    scale = _BOUND_SHRINK * 2.0 * dprime * cells[_VARIANCE] * inv * inv
+    if not (dprime > 0.0 and _BOUND_MIN < scale < _BOUND_MAX):
+        return False
+    mean = total * inv
+    slack = (nb_max + 8.0) * _SCREEN_ULPS * (a + abs(total))
+    mwl = params[_P_MIN_WINDOW]
+    last = width - mwl
+    failed = 0
+    # no early exit: the loop is branch-free and vectorizes
+    for j in range(i):
+        n0 = cells[sizes + j]
+        gap = abs(cells[before + j] - n0 * mean) + slack
+        failed += (not gap * gap <= scale * n0 * (width - n0)) & (mwl <= n0) & (n0 <= last)
+    return failed == 0
+
+
 @nb.njit(cache=True, inline="always", error_model="numpy")
 def _step(hot, state, params, x, warning):
     width, total, variance, phase, levels, pad0, pad1, count = hot
@@ -281,7 +404,7 @@ def _step(hot, state, params, x, warning):
         store(state, (width, total, variance, phase, levels, pad0, pad1, count))
         _materialize(state, params)
         width, total, variance, phase, levels, pad0, pad1, count = load(state)
-    state[_BUFFER + int(count)] = x
+    raw(state)[_BUFFER + int(count)] = x
     count += 1.0
     phase += 1.0
     if phase == params[_P_CLOCK]:
@@ -293,9 +416,10 @@ def _step(hot, state, params, x, warning):
     store(state, hot)
     _materialize(state, params)
     drift = False
-    while _find_cut(state, params):
-        _drop_oldest(state, params)
-        drift = True
+    if not _no_cut(state, params):
+        while _find_cut(state, params):
+            _drop_oldest(state, params)
+            drift = True
     return load(state), drift, False
 
 
@@ -402,7 +526,8 @@ class ADWIN(Detector):
 
     def _state_size(self) -> int:
         mb = self.params["max_buckets"]
-        return self._upper() + (self.max_levels - 1) * self._block() + 4 * _room(mb)
+        boundaries = (self.max_levels - 1) * mb + mb + PENDING_CAP
+        return self._upper() + (self.max_levels - 1) * self._block() + 4 * _room(mb) + 3 * boundaries + 3
 
     def _encode_state(self, state: np.ndarray) -> list:
         # the buffered values and the levels in use: a size logarithmic in the window's

@@ -186,6 +186,24 @@ def borrow(typingctx, array):
     return view_type(array), codegen
 
 
+@intrinsic
+def raw(typingctx, array):
+    """The memory of a C-contiguous 1-d array as a pointer, indexed without numba's checks.
+
+    ``array[i]`` with a signed index costs a test for negative indices (counted from the end),
+    which the compiler can rarely drop in a loop over computed offsets: in the long loops of a
+    detector's kernels that doubles the cost of each access. ``raw(array)[i]`` is a plain load or
+    store: the caller keeps ``0 <= i < len(array)``.
+    """
+    if not (isinstance(array, types.Array) and array.ndim == 1 and array.layout == "C"):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return make_array(signature.args[0])(context, builder, args[0]).data
+
+    return types.CPointer(array.dtype)(array), codegen
+
+
 @nb.njit(cache=True, inline="always")
 def load(state):
     """The hot slots of ``state`` as a tuple."""
