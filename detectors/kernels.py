@@ -131,9 +131,12 @@ def bank_{name}(states, params, slots, values, drifts, warnings):
             state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if now_warning:
+        # Without a branch: in a bank, whether the detector at hand is in its warning zone changes
+        # from one value to the next, and a mispredicted branch stalls the values queued after it.
+        # The store is in bounds, as n_warn <= i.
+        if {has_warning}:
             warnings[n_warn] = i
-            n_warn += 1
+            n_warn += now_warning
     return n_drift, n_warn
 '''
 

@@ -92,9 +92,12 @@ def bank_adwin(states, params, slots, values, drifts, warnings):
             state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if now_warning:
+        # Without a branch: in a bank, whether the detector at hand is in its warning zone changes
+        # from one value to the next, and a mispredicted branch stalls the values queued after it.
+        # The store is in bounds, as n_warn <= i.
+        if False:
             warnings[n_warn] = i
-            n_warn += 1
+            n_warn += now_warning
     return n_drift, n_warn
 
 
@@ -181,9 +184,12 @@ def bank_page_hinkley(states, params, slots, values, drifts, warnings):
             state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if now_warning:
+        # Without a branch: in a bank, whether the detector at hand is in its warning zone changes
+        # from one value to the next, and a mispredicted branch stalls the values queued after it.
+        # The store is in bounds, as n_warn <= i.
+        if False:
             warnings[n_warn] = i
-            n_warn += 1
+            n_warn += now_warning
     return n_drift, n_warn
 
 
@@ -270,9 +276,12 @@ def bank_kswin(states, params, slots, values, drifts, warnings):
             state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if now_warning:
+        # Without a branch: in a bank, whether the detector at hand is in its warning zone changes
+        # from one value to the next, and a mispredicted branch stalls the values queued after it.
+        # The store is in bounds, as n_warn <= i.
+        if False:
             warnings[n_warn] = i
-            n_warn += 1
+            n_warn += now_warning
     return n_drift, n_warn
 
 
@@ -359,9 +368,12 @@ def bank_cusum(states, params, slots, values, drifts, warnings):
             state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if now_warning:
+        # Without a branch: in a bank, whether the detector at hand is in its warning zone changes
+        # from one value to the next, and a mispredicted branch stalls the values queued after it.
+        # The store is in bounds, as n_warn <= i.
+        if False:
             warnings[n_warn] = i
-            n_warn += 1
+            n_warn += now_warning
     return n_drift, n_warn
 
 
@@ -448,9 +460,12 @@ def bank_ddm(states, params, slots, values, drifts, warnings):
             state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if now_warning:
+        # Without a branch: in a bank, whether the detector at hand is in its warning zone changes
+        # from one value to the next, and a mispredicted branch stalls the values queued after it.
+        # The store is in bounds, as n_warn <= i.
+        if True:
             warnings[n_warn] = i
-            n_warn += 1
+            n_warn += now_warning
     return n_drift, n_warn
 
 
@@ -537,9 +552,12 @@ def bank_eddm(states, params, slots, values, drifts, warnings):
             state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if now_warning:
+        # Without a branch: in a bank, whether the detector at hand is in its warning zone changes
+        # from one value to the next, and a mispredicted branch stalls the values queued after it.
+        # The store is in bounds, as n_warn <= i.
+        if True:
             warnings[n_warn] = i
-            n_warn += 1
+            n_warn += now_warning
     return n_drift, n_warn
 
 
@@ -626,9 +644,12 @@ def bank_hddm_a(states, params, slots, values, drifts, warnings):
             state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if now_warning:
+        # Without a branch: in a bank, whether the detector at hand is in its warning zone changes
+        # from one value to the next, and a mispredicted branch stalls the values queued after it.
+        # The store is in bounds, as n_warn <= i.
+        if True:
             warnings[n_warn] = i
-            n_warn += 1
+            n_warn += now_warning
     return n_drift, n_warn
 
 
@@ -715,9 +736,12 @@ def bank_hddm_w(states, params, slots, values, drifts, warnings):
             state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if now_warning:
+        # Without a branch: in a bank, whether the detector at hand is in its warning zone changes
+        # from one value to the next, and a mispredicted branch stalls the values queued after it.
+        # The store is in bounds, as n_warn <= i.
+        if True:
             warnings[n_warn] = i
-            n_warn += 1
+            n_warn += now_warning
     return n_drift, n_warn
 
 
@@ -804,7 +828,10 @@ def bank_fhddm(states, params, slots, values, drifts, warnings):
             state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if now_warning:
+        # Without a branch: in a bank, whether the detector at hand is in its warning zone changes
+        # from one value to the next, and a mispredicted branch stalls the values queued after it.
+        # The store is in bounds, as n_warn <= i.
+        if False:
             warnings[n_warn] = i
-            n_warn += 1
+            n_warn += now_warning
     return n_drift, n_warn
