@@ -68,7 +68,8 @@ def _reset(state, params):
 @nb.njit(cache=True, error_model="numpy")
 def _room(mb):
     # Level 0 passes on at most (PENDING_CAP + 1) // 2 buckets, each level above at most half
-    # of what it received plus one: a level's sequence never exceeds max_buckets + PENDING_CAP.
+    # of what it received plus one: a level's sequence, its own buckets before offset
+    # max_buckets and the arrivals after it, fits in max_buckets + PENDING_CAP.
     return mb + PENDING_CAP
 
 
@@ -133,71 +134,69 @@ def _materialize(state, params):
 
     A level's merges depend only on the sequence of buckets it receives, so the histogram ends
     exactly as river's updates, one value at a time, leave it. Each level's sequence (its own
-    buckets, then those merged below) is laid out in one scratch area while it fills the other.
+    buckets, then those merged below) is laid out in one scratch area while it fills the other:
+    a level's own buckets just before offset ``max_buckets``, the arrivals from it on.
     The loops stay in this one function: numba reference-counts the state around every call
     that LLVM does not inline, and these loops are too long to be inlined.
     """
-    cache = _cache_layout(params)[0]
-    mb, block, upper, src, dst, room = _layout(params)
-    array = state
-    state = raw(array)
+    mb, block, upper, cur, nxt, room = _layout(params)
+    cells = raw(state)
+    size = int(cells[_COUNT0])
+    merges = _merges(size, mb)
+    if merges == 0:
+        return
+    # level 0, the buffer: its oldest values pair up into the arrivals of level 1
+    for j in range(merges):
+        t, v = _merge(cells[_BUFFER + 2 * j], 0.0, cells[_BUFFER + 2 * j + 1], 0.0, 1.0, 1.0)
+        cells[cur + mb + j] = t
+        cells[cur + room + mb + j] = v
+    first = 2 * merges
+    for r in range(size - first):
+        cells[_BUFFER + r] = cells[_BUFFER + first + r]
+    cells[_COUNT0] = size - first
     top = int(params[_P_MAX_LEVELS]) - 1
-    size = int(state[_COUNT0])
-    level = 0
-    n = 1.0
-    inv = 1.0
+    level = 1
+    n = 2.0
+    inv = 0.5
+    base = upper
     while True:
-        # level 0 is the buffer: its sequence is already in place, with variances 0
-        base = upper + (level - 1) * block
-        merges = _merges(size, mb)
-        first = 2 * merges
-        held = 0
+        if level == cells[_LEVELS]:
+            cells[_LEVELS] = level + 1
+            cells[base] = 0.0
+        held = int(cells[base])
+        seq = cur + mb - held
+        for k in range(held):
+            cells[seq + k] = cells[base + 1 + k]
+            cells[seq + room + k] = cells[base + 1 + mb + k]
+        size = held + merges
         if level == top:
             # The last level there is room for cannot merge: its oldest buckets leave the window.
             first = max(0, size - mb)
             for k in range(first):
-                _forget(array, n, inv, state[src + k], state[src + room + k])
+                _forget(state, n, inv, cells[seq + k], cells[seq + room + k])
             merges = 0
-        elif merges > 0:
-            nxt = base + block
-            if level + 1 == state[_LEVELS]:
-                state[_LEVELS] = level + 2
-                state[nxt] = 0.0
-            held = int(state[nxt])
-            for k in range(held):
-                state[dst + k] = state[nxt + 1 + k]
-                state[dst + room + k] = state[nxt + 1 + mb + k]
-            if level == 0:
-                for j in range(merges):
-                    t, v = _merge(
-                        state[_BUFFER + 2 * j], 0.0, state[_BUFFER + 2 * j + 1], 0.0, n, inv
-                    )
-                    state[dst + held + j] = t
-                    state[dst + room + held + j] = v
-            else:
-                for j in range(merges):
-                    t, v = _merge(
-                        state[src + 2 * j], state[src + room + 2 * j],
-                        state[src + 2 * j + 1], state[src + room + 2 * j + 1], n, inv,
-                    )
-                    state[dst + held + j] = t
-                    state[dst + room + held + j] = v
-        if level == 0:
-            for r in range(size - first):
-                state[_BUFFER + r] = state[_BUFFER + first + r]
-            state[_COUNT0] = size - first
         else:
-            for r in range(size - first):
-                state[base + 1 + r] = state[src + first + r]
-                state[base + 1 + mb + r] = state[src + room + first + r]
-            state[base] = size - first
+            merges = _merges(size, mb)
+            first = 2 * merges
+            for j in range(merges):
+                t, v = _merge(
+                    cells[seq + 2 * j], cells[seq + room + 2 * j],
+                    cells[seq + 2 * j + 1], cells[seq + room + 2 * j + 1], n, inv,
+                )
+                cells[nxt + mb + j] = t
+                cells[nxt + room + mb + j] = v
+        for r in range(size - first):
+            cells[base + 1 + r] = cells[seq + first + r]
+            cells[base + 1 + mb + r] = cells[seq + room + first + r]
+        cells[base] = size - first
         if merges == 0:
             # the levels above this one are as the screen's cache last saw them
-            state[cache] = min(state[cache], state[_LEVELS] - 1.0 - level)
+            fresh = _cache_layout(params)[0]
+            cells[fresh] = min(cells[fresh], cells[_LEVELS] - 1.0 - level)
             return
-        size = held + merges
-        src, dst = dst, src
+        cur, nxt = nxt, cur
         level += 1
+        base += block
         n *= 2.0
         inv *= 0.5
 
