@@ -28,7 +28,8 @@ _BUFFER = HEADER + HOT
 # of (totals, variances) where a batch of merges lays out each level's sequence of buckets, and
 # the screen's cache (see _no_cut): how many of the oldest levels it still describes, then per
 # boundary, oldest first, the values before it, their total and the sum of their buckets' absolute
-# totals, then a width and the d of the cut test at that width. A zeroed cache describes nothing.
+# totals, then a width and the d of the cut test at that width, then the index of each level's
+# first boundary. A zeroed cache describes nothing.
 
 #: Values merged into the histogram in one batch, at the latest before a test.
 PENDING_CAP = 32
@@ -322,16 +323,15 @@ def _no_cut(state, params):
     sizes = before + nb_max
     absolute = sizes + nb_max
     at_width = absolute + nb_max
+    starts = at_width + 2
     cells = raw(state)
     levels = int(cells[_LEVELS])
-    # the boundaries of the oldest levels, whose cached sums still hold
+    # the boundaries of the oldest levels, whose cached sums still hold, come first
+    level = levels - 1 - int(cells[fresh])
     i = 0
-    level = levels - 1
+    if level < levels - 1:
+        i = int(cells[starts + level])
     base = upper + (level - 1) * block
-    for _ in range(int(cells[fresh])):
-        i += int(cells[base])
-        level -= 1
-        base -= block
     u0 = 0.0
     n0 = 0.0
     a = 0.0
@@ -341,6 +341,7 @@ def _no_cut(state, params):
         a = cells[absolute + i - 1]
     n = math.ldexp(1.0, level)
     while level > 0:
+        cells[starts + level] = i
         for k in range(int(cells[base])):
             t = cells[base + 1 + k]
             u0 += t
@@ -354,6 +355,7 @@ def _no_cut(state, params):
         base -= block
         n *= 0.5
     # level 0: the newest value is not a boundary
+    cells[starts] = i
     count = int(cells[_COUNT0])
     for k in range(count - 1):
         t = cells[_BUFFER + k]
@@ -380,14 +382,19 @@ def _no_cut(state, params):
         return False
     mean = total * inv
     slack = (nb_max + 8.0) * _SCREEN_ULPS * (a + abs(total))
+    # the boundaries the test reads: both parts at least min_window_length long
     mwl = params[_P_MIN_WINDOW]
-    last = width - mwl
+    first = 0
+    while first < i and cells[sizes + first] < mwl:
+        first += 1
+    while i > first and width - cells[sizes + i - 1] < mwl:
+        i -= 1
     failed = 0
     # no early exit: the loop is branch-free and vectorizes
-    for j in range(i):
+    for j in range(first, i):
         n0 = cells[sizes + j]
         gap = abs(cells[before + j] - n0 * mean) + slack
-        failed += (not gap * gap <= scale * n0 * (width - n0)) & (mwl <= n0) & (n0 <= last)
+        failed += not gap * gap <= scale * n0 * (width - n0)
     return failed == 0
 
 
@@ -526,7 +533,10 @@ class ADWIN(Detector):
     def _state_size(self) -> int:
         mb = self.params["max_buckets"]
         boundaries = (self.max_levels - 1) * mb + mb + PENDING_CAP
-        return self._upper() + (self.max_levels - 1) * self._block() + 4 * _room(mb) + 3 * boundaries + 3
+        return (
+            self._upper() + (self.max_levels - 1) * self._block() + 4 * _room(mb) + 3 * boundaries + 3
+            + self.max_levels
+        )
 
     def _encode_state(self, state: np.ndarray) -> list:
         # the buffered values and the levels in use: a size logarithmic in the window's
