@@ -26,10 +26,10 @@ _BUFFER = HEADER + HOT
 # Then one block per level i >= 1, for buckets of 2**i values: [count, totals, variances], each
 # array max_buckets long, oldest first. Then scratch space that no checkpoint holds: two areas
 # of (totals, variances) where a batch of merges lays out each level's sequence of buckets, and
-# the screen's cache (see _no_cut): how many of the oldest levels it still describes, then per
-# boundary, oldest first, the values before it, their total and the sum of their buckets' absolute
-# totals, then a width and the d of the cut test at that width, then the index of each level's
-# first boundary. A zeroed cache describes nothing.
+# the screen's cache (see _no_cut): how many of the oldest levels it still describes, a width and
+# the d of the cut test at that width, per level the index of its first boundary and the sum of
+# its buckets' absolute totals, then per boundary, oldest first, the total of the values before
+# it and their number. A zeroed cache describes nothing.
 
 #: Values merged into the histogram in one batch, at the latest before a test.
 PENDING_CAP = 32
@@ -63,7 +63,7 @@ def _reset(state, params):
     state[_PHASE] = 0.0
     state[_LEVELS] = 1.0
     state[_COUNT0] = 0.0
-    state[_cache_layout(params)[0]] = 0.0
+    state[_cache_layout(params)] = 0.0
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -95,9 +95,9 @@ def _boundaries(params):
 
 @nb.njit(cache=True, error_model="numpy")
 def _cache_layout(params):
-    """The offset of the screen's cache, just after the scratch areas, and its boundary capacity."""
+    """The offset of the screen's cache, just after the scratch areas."""
     mb, block, upper, scratch, _, room = _layout(params)
-    return scratch + 4 * room, _boundaries(params)
+    return scratch + 4 * room
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -192,7 +192,7 @@ def _materialize(state, params):
         cells[base] = size - first
         if merges == 0:
             # the levels above this one are as the screen's cache last saw them
-            fresh = _cache_layout(params)[0]
+            fresh = _cache_layout(params)
             cells[fresh] = min(cells[fresh], cells[_LEVELS] - 1.0 - level)
             return
         cur, nxt = nxt, cur
@@ -205,7 +205,7 @@ def _materialize(state, params):
 @nb.njit(cache=True, error_model="numpy")
 def _drop_oldest(state, params):
     """Remove the oldest bucket from the window, as river does on a cut."""
-    state[_cache_layout(params)[0]] = 0.0  # every boundary moves
+    state[_cache_layout(params)] = 0.0  # every boundary moves
     mb, block, upper, _, _, _ = _layout(params)
     last = int(state[_LEVELS]) - 1
     if last == 0:
@@ -318,57 +318,55 @@ def _no_cut(state, params):
     changes the lowest levels only, so only their boundaries are summed again.
     """
     mb, block, upper, _, _, _ = _layout(params)
-    fresh, nb_max = _cache_layout(params)
-    before = fresh + 1
-    sizes = before + nb_max
-    absolute = sizes + nb_max
-    at_width = absolute + nb_max
-    starts = at_width + 2
+    fresh = _cache_layout(params)
+    at_width = fresh + 1
+    per_level = fresh + 3
+    before = per_level + 2 * int(params[_P_MAX_LEVELS])
     cells = raw(state)
     levels = int(cells[_LEVELS])
     # the boundaries of the oldest levels, whose cached sums still hold, come first
     level = levels - 1 - int(cells[fresh])
     i = 0
-    if level < levels - 1:
-        i = int(cells[starts + level])
-    base = upper + (level - 1) * block
     u0 = 0.0
     n0 = 0.0
-    a = 0.0
-    if i > 0:
-        u0 = cells[before + i - 1]
-        n0 = cells[sizes + i - 1]
-        a = cells[absolute + i - 1]
+    if level < levels - 1:
+        i = int(cells[per_level + 2 * level])
+        if i > 0:
+            u0 = cells[before + 2 * i - 2]
+            n0 = cells[before + 2 * i - 1]
+    base = upper + (level - 1) * block
     n = math.ldexp(1.0, level)
     while level > 0:
-        cells[starts + level] = i
+        cells[per_level + 2 * level] = i
+        a = 0.0
         for k in range(int(cells[base])):
             t = cells[base + 1 + k]
             u0 += t
             n0 += n
             a += abs(t)
-            cells[before + i] = u0
-            cells[sizes + i] = n0
-            cells[absolute + i] = a
+            cells[before + 2 * i] = u0
+            cells[before + 2 * i + 1] = n0
             i += 1
+        cells[per_level + 2 * level + 1] = a
         level -= 1
         base -= block
         n *= 0.5
     # level 0: the newest value is not a boundary
-    cells[starts] = i
+    cells[per_level] = i
     count = int(cells[_COUNT0])
     for k in range(count - 1):
         t = cells[_BUFFER + k]
         u0 += t
         n0 += 1.0
-        a += abs(t)
-        cells[before + i] = u0
-        cells[sizes + i] = n0
-        cells[absolute + i] = a
+        cells[before + 2 * i] = u0
+        cells[before + 2 * i + 1] = n0
         i += 1
+    a = 0.0
+    for k in range(count):
+        a += abs(cells[_BUFFER + k])
     cells[fresh] = levels - 1.0
-    if count > 0:
-        a += abs(cells[_BUFFER + count - 1])
+    for level in range(1, levels):
+        a += cells[per_level + 2 * level + 1]
 
     width = cells[_WIDTH]
     total = cells[_TOTAL]
@@ -381,19 +379,19 @@ def _no_cut(state, params):
     if not (dprime > 0.0 and _BOUND_MIN < scale < _BOUND_MAX):
         return False
     mean = total * inv
-    slack = (nb_max + 8.0) * _SCREEN_ULPS * (a + abs(total))
+    slack = (_boundaries(params) + 8.0) * _SCREEN_ULPS * (a + abs(total))
     # the boundaries the test reads: both parts at least min_window_length long
     mwl = params[_P_MIN_WINDOW]
     first = 0
-    while first < i and cells[sizes + first] < mwl:
+    while first < i and cells[before + 2 * first + 1] < mwl:
         first += 1
-    while i > first and width - cells[sizes + i - 1] < mwl:
+    while i > first and width - cells[before + 2 * i - 1] < mwl:
         i -= 1
     failed = 0
     # no early exit: the loop is branch-free and vectorizes
     for j in range(first, i):
-        n0 = cells[sizes + j]
-        gap = abs(cells[before + j] - n0 * mean) + slack
+        n0 = cells[before + 2 * j + 1]
+        gap = abs(cells[before + 2 * j] - n0 * mean) + slack
         failed += not gap * gap <= scale * n0 * (width - n0)
     return failed == 0
 
@@ -533,10 +531,8 @@ class ADWIN(Detector):
     def _state_size(self) -> int:
         mb = self.params["max_buckets"]
         boundaries = (self.max_levels - 1) * mb + mb + PENDING_CAP
-        return (
-            self._upper() + (self.max_levels - 1) * self._block() + 4 * _room(mb) + 3 * boundaries + 3
-            + self.max_levels
-        )
+        cache = 3 + 2 * self.max_levels + 2 * boundaries
+        return self._upper() + (self.max_levels - 1) * self._block() + 4 * _room(mb) + cache
 
     def _encode_state(self, state: np.ndarray) -> list:
         # the buffered values and the levels in use: a size logarithmic in the window's
