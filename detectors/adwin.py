@@ -23,13 +23,17 @@ _COUNT0 = HEADER + HOT - 1
 # After the hot slots, the buffer: level 0's buckets (single values, whose variance is 0), oldest
 # first, then the values not merged into the histogram yet; max_buckets + PENDING_CAP slots.
 _BUFFER = HEADER + HOT
-# Then one block per level i >= 1, for buckets of 2**i values: [count, totals, variances], each
-# array max_buckets long, oldest first. Then scratch space that no checkpoint holds: two areas
-# of (totals, variances) where a batch of merges lays out each level's sequence of buckets, and
-# the screen's cache (see _no_cut): how many of the oldest levels it still describes, a width and
-# the d of the cut test at that width, per level the index of its first boundary and the sum of
-# its buckets' absolute totals, then per boundary, oldest first, the total of the values before
-# it and their number. A zeroed cache describes nothing.
+# Then what no checkpoint holds, laid out so that a clock tick reads one stretch of memory:
+# - the screen's sums before each boundary (see _no_cut): the total of the values before it and
+#   their number, the oldest boundary last, so that the boundaries in use end where the next
+#   part starts;
+# - two scratch areas of (totals, variances) where a batch of merges lays out each level's
+#   sequence of buckets;
+# - the rest of the screen's cache: how many of the oldest levels its sums still describe, a
+#   width and the d of the cut test at that width, per level the index of its first boundary
+#   and the sum of its buckets' absolute totals. A zeroed cache describes nothing.
+# Then one block per level i >= 1 (from _upper on), for buckets of 2**i values:
+# [count, totals, variances], each array max_buckets long, oldest first.
 
 #: Values merged into the histogram in one batch, at the latest before a test.
 PENDING_CAP = 32
@@ -80,9 +84,9 @@ def _layout(params):
     two scratch areas and the number of buckets each holds."""
     mb = int(params[_P_MAX_BUCKETS])
     block = 2 * mb + 1
-    upper = _BUFFER + mb + PENDING_CAP
-    scratch = upper + (int(params[_P_MAX_LEVELS]) - 1) * block
     room = _room(mb)
+    scratch = _BUFFER + mb + PENDING_CAP + 2 * _boundaries(params)
+    upper = scratch + 4 * room + 3 + 2 * int(params[_P_MAX_LEVELS])
     return mb, block, upper, scratch, scratch + 2 * room, room
 
 
@@ -317,11 +321,12 @@ def _no_cut(state, params):
     The totals before each boundary, as river's scan sums them, are cached: a batch of merges
     changes the lowest levels only, so only their boundaries are summed again.
     """
-    mb, block, upper, _, _, _ = _layout(params)
+    mb, block, upper, scratch, _, _ = _layout(params)
     fresh = _cache_layout(params)
     at_width = fresh + 1
     per_level = fresh + 3
-    before = per_level + 2 * int(params[_P_MAX_LEVELS])
+    # boundary j at before - 2 j: the boundaries in use end next to the scratch areas
+    before = scratch - 2
     cells = raw(state)
     levels = int(cells[_LEVELS])
     # the boundaries of the oldest levels, whose cached sums still hold, come first
@@ -332,8 +337,8 @@ def _no_cut(state, params):
     if level < levels - 1:
         i = int(cells[per_level + 2 * level])
         if i > 0:
-            u0 = cells[before + 2 * i - 2]
-            n0 = cells[before + 2 * i - 1]
+            u0 = cells[before - 2 * i + 2]
+            n0 = cells[before - 2 * i + 3]
     base = upper + (level - 1) * block
     n = math.ldexp(1.0, level)
     while level > 0:
@@ -344,8 +349,8 @@ def _no_cut(state, params):
             u0 += t
             n0 += n
             a += abs(t)
-            cells[before + 2 * i] = u0
-            cells[before + 2 * i + 1] = n0
+            cells[before - 2 * i] = u0
+            cells[before - 2 * i + 1] = n0
             i += 1
         cells[per_level + 2 * level + 1] = a
         level -= 1
@@ -358,8 +363,8 @@ def _no_cut(state, params):
         t = cells[_BUFFER + k]
         u0 += t
         n0 += 1.0
-        cells[before + 2 * i] = u0
-        cells[before + 2 * i + 1] = n0
+        cells[before - 2 * i] = u0
+        cells[before - 2 * i + 1] = n0
         i += 1
     a = 0.0
     for k in range(count):
@@ -383,15 +388,15 @@ def _no_cut(state, params):
     # the boundaries the test reads: both parts at least min_window_length long
     mwl = params[_P_MIN_WINDOW]
     first = 0
-    while first < i and cells[before + 2 * first + 1] < mwl:
+    while first < i and cells[before - 2 * first + 1] < mwl:
         first += 1
-    while i > first and width - cells[before + 2 * i - 1] < mwl:
+    while i > first and width - cells[before - 2 * i + 3] < mwl:
         i -= 1
     failed = 0
     # no early exit: the loop is branch-free and vectorizes
     for j in range(first, i):
-        n0 = cells[before + 2 * j + 1]
-        gap = abs(cells[before + 2 * j] - n0 * mean) + slack
+        n0 = cells[before - 2 * j + 1]
+        gap = abs(cells[before - 2 * j] - n0 * mean) + slack
         failed += not gap * gap <= scale * n0 * (width - n0)
     return failed == 0
 
@@ -526,13 +531,12 @@ class ADWIN(Detector):
         return 2 * self.params["max_buckets"] + 1
 
     def _upper(self) -> int:
-        return _BUFFER + self.params["max_buckets"] + PENDING_CAP
-
-    def _state_size(self) -> int:
         mb = self.params["max_buckets"]
         boundaries = (self.max_levels - 1) * mb + mb + PENDING_CAP
-        cache = 3 + 2 * self.max_levels + 2 * boundaries
-        return self._upper() + (self.max_levels - 1) * self._block() + 4 * _room(mb) + cache
+        return _BUFFER + mb + PENDING_CAP + 2 * boundaries + 4 * _room(mb) + 3 + 2 * self.max_levels
+
+    def _state_size(self) -> int:
+        return self._upper() + (self.max_levels - 1) * self._block()
 
     def _encode_state(self, state: np.ndarray) -> list:
         # the buffered values and the levels in use: a size logarithmic in the window's

@@ -22,15 +22,19 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numba as nb
+from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
-from .base import HEADER
+from .base import HEADER, HOT
 from .registry import BUILTIN, make
 
 #: every numba detector, by registry name
 NAMES = tuple(BUILTIN)
+
+#: How many values ahead a bank's loop asks for the next rows it will read.
+PREFETCH_AHEAD = 8
 
 _HERE = Path(__file__).parent
 _LOOPS_FILE = _HERE / "loops.py"
@@ -42,8 +46,8 @@ import math
 import numba as nb
 
 from . import {modules}
-from .base import DRIFT, SKIPPED, WARNING
-from .kernels import borrow, load, row, store
+from .base import DRIFT, HEADER, HOT, SKIPPED, WARNING
+from .kernels import PREFETCH_AHEAD, borrow, load, prefetch, row, store
 '''
 
 _TEMPLATE = '''
@@ -108,7 +112,16 @@ def bank_{name}(states, params, slots, values, drifts, warnings):
     params = borrow(params)
     n_drift = 0
     n_warn = 0
-    for i in range(values.shape[0]):
+    n = values.shape[0]
+    # Rows come at random. Where they hold more than the header and hot slots (windows, samples),
+    # a bank of them outgrows the caches: ask for the header and hot slots of the row a few values
+    # ahead, so that they are in cache by the time its value is read.
+    ahead = PREFETCH_AHEAD if states.shape[1] > HEADER + HOT else n
+    for i in range(n):
+        if i + ahead < n:
+            upcoming = row(states, slots[i + ahead])
+            prefetch(upcoming, 0)
+            prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
@@ -205,6 +218,27 @@ def raw(typingctx, array):
         return make_array(signature.args[0])(context, builder, args[0]).data
 
     return types.CPointer(array.dtype)(array), codegen
+
+
+@intrinsic
+def prefetch(typingctx, array, index):
+    """Ask the processor to bring ``array[index]`` into cache; nothing else happens.
+
+    ``index`` need not be checked: a prefetch never faults.
+    """
+    if not (isinstance(array, types.Array) and array.ndim == 1 and array.layout == "C"):
+        return None
+
+    def codegen(context, builder, signature, args):
+        data = make_array(signature.args[0])(context, builder, args[0]).data
+        byte_ptr = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [byte_ptr, ir.IntType(32), ir.IntType(32), ir.IntType(32)])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+        read, keep, data_cache = (ir.Constant(ir.IntType(32), v) for v in (0, 3, 1))
+        builder.call(fn, [builder.bitcast(builder.gep(data, [args[1]]), byte_ptr), read, keep, data_cache])
+        return context.get_dummy_value()
+
+    return types.none(array, types.intp), codegen
 
 
 @nb.njit(cache=True, inline="always")

@@ -5,8 +5,8 @@ import math
 import numba as nb
 
 from . import adwin, cusum, ddm, eddm, fhddm, hddm_a, hddm_w, kswin, page_hinkley
-from .base import DRIFT, SKIPPED, WARNING
-from .kernels import borrow, load, row, store
+from .base import DRIFT, HEADER, HOT, SKIPPED, WARNING
+from .kernels import PREFETCH_AHEAD, borrow, load, prefetch, row, store
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -69,7 +69,16 @@ def bank_adwin(states, params, slots, values, drifts, warnings):
     params = borrow(params)
     n_drift = 0
     n_warn = 0
-    for i in range(values.shape[0]):
+    n = values.shape[0]
+    # Rows come at random. Where they hold more than the header and hot slots (windows, samples),
+    # a bank of them outgrows the caches: ask for the header and hot slots of the row a few values
+    # ahead, so that they are in cache by the time its value is read.
+    ahead = PREFETCH_AHEAD if states.shape[1] > HEADER + HOT else n
+    for i in range(n):
+        if i + ahead < n:
+            upcoming = row(states, slots[i + ahead])
+            prefetch(upcoming, 0)
+            prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
@@ -161,7 +170,16 @@ def bank_page_hinkley(states, params, slots, values, drifts, warnings):
     params = borrow(params)
     n_drift = 0
     n_warn = 0
-    for i in range(values.shape[0]):
+    n = values.shape[0]
+    # Rows come at random. Where they hold more than the header and hot slots (windows, samples),
+    # a bank of them outgrows the caches: ask for the header and hot slots of the row a few values
+    # ahead, so that they are in cache by the time its value is read.
+    ahead = PREFETCH_AHEAD if states.shape[1] > HEADER + HOT else n
+    for i in range(n):
+        if i + ahead < n:
+            upcoming = row(states, slots[i + ahead])
+            prefetch(upcoming, 0)
+            prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
@@ -253,7 +271,16 @@ def bank_kswin(states, params, slots, values, drifts, warnings):
     params = borrow(params)
     n_drift = 0
     n_warn = 0
-    for i in range(values.shape[0]):
+    n = values.shape[0]
+    # Rows come at random. Where they hold more than the header and hot slots (windows, samples),
+    # a bank of them outgrows the caches: ask for the header and hot slots of the row a few values
+    # ahead, so that they are in cache by the time its value is read.
+    ahead = PREFETCH_AHEAD if states.shape[1] > HEADER + HOT else n
+    for i in range(n):
+        if i + ahead < n:
+            upcoming = row(states, slots[i + ahead])
+            prefetch(upcoming, 0)
+            prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
@@ -345,7 +372,16 @@ def bank_cusum(states, params, slots, values, drifts, warnings):
     params = borrow(params)
     n_drift = 0
     n_warn = 0
-    for i in range(values.shape[0]):
+    n = values.shape[0]
+    # Rows come at random. Where they hold more than the header and hot slots (windows, samples),
+    # a bank of them outgrows the caches: ask for the header and hot slots of the row a few values
+    # ahead, so that they are in cache by the time its value is read.
+    ahead = PREFETCH_AHEAD if states.shape[1] > HEADER + HOT else n
+    for i in range(n):
+        if i + ahead < n:
+            upcoming = row(states, slots[i + ahead])
+            prefetch(upcoming, 0)
+            prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
@@ -437,7 +473,16 @@ def bank_ddm(states, params, slots, values, drifts, warnings):
     params = borrow(params)
     n_drift = 0
     n_warn = 0
-    for i in range(values.shape[0]):
+    n = values.shape[0]
+    # Rows come at random. Where they hold more than the header and hot slots (windows, samples),
+    # a bank of them outgrows the caches: ask for the header and hot slots of the row a few values
+    # ahead, so that they are in cache by the time its value is read.
+    ahead = PREFETCH_AHEAD if states.shape[1] > HEADER + HOT else n
+    for i in range(n):
+        if i + ahead < n:
+            upcoming = row(states, slots[i + ahead])
+            prefetch(upcoming, 0)
+            prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
@@ -529,7 +574,16 @@ def bank_eddm(states, params, slots, values, drifts, warnings):
     params = borrow(params)
     n_drift = 0
     n_warn = 0
-    for i in range(values.shape[0]):
+    n = values.shape[0]
+    # Rows come at random. Where they hold more than the header and hot slots (windows, samples),
+    # a bank of them outgrows the caches: ask for the header and hot slots of the row a few values
+    # ahead, so that they are in cache by the time its value is read.
+    ahead = PREFETCH_AHEAD if states.shape[1] > HEADER + HOT else n
+    for i in range(n):
+        if i + ahead < n:
+            upcoming = row(states, slots[i + ahead])
+            prefetch(upcoming, 0)
+            prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
@@ -621,7 +675,16 @@ def bank_hddm_a(states, params, slots, values, drifts, warnings):
     params = borrow(params)
     n_drift = 0
     n_warn = 0
-    for i in range(values.shape[0]):
+    n = values.shape[0]
+    # Rows come at random. Where they hold more than the header and hot slots (windows, samples),
+    # a bank of them outgrows the caches: ask for the header and hot slots of the row a few values
+    # ahead, so that they are in cache by the time its value is read.
+    ahead = PREFETCH_AHEAD if states.shape[1] > HEADER + HOT else n
+    for i in range(n):
+        if i + ahead < n:
+            upcoming = row(states, slots[i + ahead])
+            prefetch(upcoming, 0)
+            prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
@@ -713,7 +776,16 @@ def bank_hddm_w(states, params, slots, values, drifts, warnings):
     params = borrow(params)
     n_drift = 0
     n_warn = 0
-    for i in range(values.shape[0]):
+    n = values.shape[0]
+    # Rows come at random. Where they hold more than the header and hot slots (windows, samples),
+    # a bank of them outgrows the caches: ask for the header and hot slots of the row a few values
+    # ahead, so that they are in cache by the time its value is read.
+    ahead = PREFETCH_AHEAD if states.shape[1] > HEADER + HOT else n
+    for i in range(n):
+        if i + ahead < n:
+            upcoming = row(states, slots[i + ahead])
+            prefetch(upcoming, 0)
+            prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
@@ -805,7 +877,16 @@ def bank_fhddm(states, params, slots, values, drifts, warnings):
     params = borrow(params)
     n_drift = 0
     n_warn = 0
-    for i in range(values.shape[0]):
+    n = values.shape[0]
+    # Rows come at random. Where they hold more than the header and hot slots (windows, samples),
+    # a bank of them outgrows the caches: ask for the header and hot slots of the row a few values
+    # ahead, so that they are in cache by the time its value is read.
+    ahead = PREFETCH_AHEAD if states.shape[1] > HEADER + HOT else n
+    for i in range(n):
+        if i + ahead < n:
+            upcoming = row(states, slots[i + ahead])
+            prefetch(upcoming, 0)
+            prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
