@@ -297,7 +297,8 @@ def _find_cut(state, params):
     return False
 
 
-#: Rounding allowance of the screen, per boundary and unit of its scale (8 units in the last place).
+#: Rounding allowance of the screen per term of a sum, relative to A + |U| (see _no_cut): 8 units of
+#: rounding (2**-53 each).
 _SCREEN_ULPS = 2.0**-50
 
 
@@ -309,17 +310,19 @@ def _no_cut(state, params):
     of the ``n0`` values before a boundary, ``u0/n0 - u1/n1 = W D / (n0 n1)`` where
     ``D = S0 - n0 U / W``. The test's ``eps`` is at least ``sqrt(2 m v d)`` with
     ``m >= 1/n0 + 1/n1 = W / (n0 n1)`` (as ``min_window_length >= 1``), so a cut needs
-    ``D**2 > 2 d v n0 n1 / W`` (``v`` = variance / W). The screen checks
-    ``(|D| + s)**2 <= k n0 n1`` at every boundary the test would read. The allowance ``s`` covers
-    the rounding of river's running sums, of the test's divisions and of ``D`` itself: every
-    rounded sum of at most ``_boundaries`` terms is within ``_boundaries`` units of rounding of
-    the sum of their magnitudes, at most ``|U|`` plus the buckets' absolute totals. ``c`` takes
-    d at a width no larger than the window's (d grows with the width) and the factor
-    ``_BOUND_SHRINK`` for the rounding of the rest. Where the screen passes, the exact scan finds
-    no cut either; where it does not, the exact scan decides.
+    ``D**2 > c n0 n1`` with ``c = 2 d v / W`` (``v`` = variance / W). The screen passes when
+    ``(|D| + s)**2 <= c n0 n1`` at every boundary the test reads. ``s`` allows for rounding: the
+    running sums of river's scan and of ``D`` add at most ``_boundaries`` terms, each rounded
+    sum is within that many units of rounding (2**-53) of the sum of its terms' magnitudes, and
+    those are at most ``|U|`` plus the buckets' absolute totals ``A``; all the rounding of river's
+    ``u0``, ``u1``, ``u0/n0 - u1/n1`` and of ``D`` stays below ``(2 k + 8)`` units of
+    ``A + |U|`` for ``k`` terms, and ``s`` is ``8 (_boundaries + 8)`` of them. ``c`` takes ``d``
+    at a width no larger than the window's (``d`` grows with the width) and a factor
+    ``_BOUND_SHRINK`` for the rounding of the remaining products. Where the screen passes, the
+    exact scan finds no cut either; where it does not, the exact scan decides.
 
-    The totals before each boundary, as river's scan sums them, are cached: a batch of merges
-    changes the lowest levels only, so only their boundaries are summed again.
+    The totals before each boundary are cached: a batch of merges changes the lowest levels
+    only, so only their boundaries are summed again.
     """
     mb, block, upper, scratch, _, _ = _layout(params)
     fresh = _cache_layout(params)
