@@ -113,13 +113,13 @@ def bank_{name}(states, params, slots, values, drifts, warnings):
     n_drift = 0
     n_warn = 0
     n = values.shape[0]
-    # Rows come at random. Where they hold more than the header and hot slots (windows, samples),
-    # a bank of them outgrows the caches: ask for the header and hot slots of the row a few values
-    # ahead, so that they are in cache by the time its value is read.
-    ahead = PREFETCH_AHEAD if states.shape[1] > HEADER + HOT else n
     for i in range(n):
-        if i + ahead < n:
-            upcoming = row(states, slots[i + ahead])
+        # Rows come at random. Where they hold more than the header and hot slots (windows,
+        # samples), a bank of them outgrows the caches: ask for the header and hot slots of the
+        # row a few values ahead, so that they are in cache by the time its value is read.
+        # (A constant condition: a test at run time would cost the small rows more.)
+        if {wide_rows} and i + PREFETCH_AHEAD < n:
+            upcoming = row(states, slots[i + PREFETCH_AHEAD])
             prefetch(upcoming, 0)
             prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
@@ -256,12 +256,27 @@ def store(state, hot):
     state[h], state[h + 1], state[h + 2], state[h + 3], state[h + 4], state[h + 5], state[h + 6], state[h + 7] = hot
 
 
+@nb.njit(cache=True)
+def slot_bounds(slots):
+    """The smallest and the largest of a non-empty int64 array, in one pass."""
+    lo = slots[0]
+    hi = slots[0]
+    for i in range(1, slots.shape[0]):
+        lo = min(lo, slots[i])
+        hi = max(hi, slots[i])
+    return lo, hi
+
+
 def loops_source() -> str:
     """The text of :mod:`.loops`."""
     modules = {name: BUILTIN[name][0] for name in NAMES}
     text = _HEAD.format(modules=", ".join(sorted(modules.values())))
     for name, module in modules.items():
-        text += _TEMPLATE.format(name=name, module=module, has_warning=make(name).has_warning)
+        detector = make(name)
+        text += _TEMPLATE.format(
+            name=name, module=module, has_warning=detector.has_warning,
+            wide_rows=detector._state_size() > HEADER + HOT,
+        )
     return text
 
 

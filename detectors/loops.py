@@ -70,13 +70,13 @@ def bank_adwin(states, params, slots, values, drifts, warnings):
     n_drift = 0
     n_warn = 0
     n = values.shape[0]
-    # Rows come at random. Where they hold more than the header and hot slots (windows, samples),
-    # a bank of them outgrows the caches: ask for the header and hot slots of the row a few values
-    # ahead, so that they are in cache by the time its value is read.
-    ahead = PREFETCH_AHEAD if states.shape[1] > HEADER + HOT else n
     for i in range(n):
-        if i + ahead < n:
-            upcoming = row(states, slots[i + ahead])
+        # Rows come at random. Where they hold more than the header and hot slots (windows,
+        # samples), a bank of them outgrows the caches: ask for the header and hot slots of the
+        # row a few values ahead, so that they are in cache by the time its value is read.
+        # (A constant condition: a test at run time would cost the small rows more.)
+        if True and i + PREFETCH_AHEAD < n:
+            upcoming = row(states, slots[i + PREFETCH_AHEAD])
             prefetch(upcoming, 0)
             prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
@@ -171,13 +171,13 @@ def bank_page_hinkley(states, params, slots, values, drifts, warnings):
     n_drift = 0
     n_warn = 0
     n = values.shape[0]
-    # Rows come at random. Where they hold more than the header and hot slots (windows, samples),
-    # a bank of them outgrows the caches: ask for the header and hot slots of the row a few values
-    # ahead, so that they are in cache by the time its value is read.
-    ahead = PREFETCH_AHEAD if states.shape[1] > HEADER + HOT else n
     for i in range(n):
-        if i + ahead < n:
-            upcoming = row(states, slots[i + ahead])
+        # Rows come at random. Where they hold more than the header and hot slots (windows,
+        # samples), a bank of them outgrows the caches: ask for the header and hot slots of the
+        # row a few values ahead, so that they are in cache by the time its value is read.
+        # (A constant condition: a test at run time would cost the small rows more.)
+        if False and i + PREFETCH_AHEAD < n:
+            upcoming = row(states, slots[i + PREFETCH_AHEAD])
             prefetch(upcoming, 0)
             prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
@@ -272,13 +272,13 @@ def bank_kswin(states, params, slots, values, drifts, warnings):
     n_drift = 0
     n_warn = 0
     n = values.shape[0]
-    # Rows come at random. Where they hold more than the header and hot slots (windows, samples),
-    # a bank of them outgrows the caches: ask for the header and hot slots of the row a few values
-    # ahead, so that they are in cache by the time its value is read.
-    ahead = PREFETCH_AHEAD if states.shape[1] > HEADER + HOT else n
     for i in range(n):
-        if i + ahead < n:
-            upcoming = row(states, slots[i + ahead])
+        # Rows come at random. Where they hold more than the header and hot slots (windows,
+        # samples), a bank of them outgrows the caches: ask for the header and hot slots of the
+        # row a few values ahead, so that they are in cache by the time its value is read.
+        # (A constant condition: a test at run time would cost the small rows more.)
+        if True and i + PREFETCH_AHEAD < n:
+            upcoming = row(states, slots[i + PREFETCH_AHEAD])
             prefetch(upcoming, 0)
             prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
@@ -373,13 +373,13 @@ def bank_cusum(states, params, slots, values, drifts, warnings):
     n_drift = 0
     n_warn = 0
     n = values.shape[0]
-    # Rows come at random. Where they hold more than the header and hot slots (windows, samples),
-    # a bank of them outgrows the caches: ask for the header and hot slots of the row a few values
-    # ahead, so that they are in cache by the time its value is read.
-    ahead = PREFETCH_AHEAD if states.shape[1] > HEADER + HOT else n
     for i in range(n):
-        if i + ahead < n:
-            upcoming = row(states, slots[i + ahead])
+        # Rows come at random. Where they hold more than the header and hot slots (windows,
+        # samples), a bank of them outgrows the caches: ask for the header and hot slots of the
+        # row a few values ahead, so that they are in cache by the time its value is read.
+        # (A constant condition: a test at run time would cost the small rows more.)
+        if False and i + PREFETCH_AHEAD < n:
+            upcoming = row(states, slots[i + PREFETCH_AHEAD])
             prefetch(upcoming, 0)
             prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
@@ -474,13 +474,13 @@ def bank_ddm(states, params, slots, values, drifts, warnings):
     n_drift = 0
     n_warn = 0
     n = values.shape[0]
-    # Rows come at random. Where they hold more than the header and hot slots (windows, samples),
-    # a bank of them outgrows the caches: ask for the header and hot slots of the row a few values
-    # ahead, so that they are in cache by the time its value is read.
-    ahead = PREFETCH_AHEAD if states.shape[1] > HEADER + HOT else n
     for i in range(n):
-        if i + ahead < n:
-            upcoming = row(states, slots[i + ahead])
+        # Rows come at random. Where they hold more than the header and hot slots (windows,
+        # samples), a bank of them outgrows the caches: ask for the header and hot slots of the
+        # row a few values ahead, so that they are in cache by the time its value is read.
+        # (A constant condition: a test at run time would cost the small rows more.)
+        if False and i + PREFETCH_AHEAD < n:
+            upcoming = row(states, slots[i + PREFETCH_AHEAD])
             prefetch(upcoming, 0)
             prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
@@ -575,13 +575,13 @@ def bank_eddm(states, params, slots, values, drifts, warnings):
     n_drift = 0
     n_warn = 0
     n = values.shape[0]
-    # Rows come at random. Where they hold more than the header and hot slots (windows, samples),
-    # a bank of them outgrows the caches: ask for the header and hot slots of the row a few values
-    # ahead, so that they are in cache by the time its value is read.
-    ahead = PREFETCH_AHEAD if states.shape[1] > HEADER + HOT else n
     for i in range(n):
-        if i + ahead < n:
-            upcoming = row(states, slots[i + ahead])
+        # Rows come at random. Where they hold more than the header and hot slots (windows,
+        # samples), a bank of them outgrows the caches: ask for the header and hot slots of the
+        # row a few values ahead, so that they are in cache by the time its value is read.
+        # (A constant condition: a test at run time would cost the small rows more.)
+        if False and i + PREFETCH_AHEAD < n:
+            upcoming = row(states, slots[i + PREFETCH_AHEAD])
             prefetch(upcoming, 0)
             prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
@@ -676,13 +676,13 @@ def bank_hddm_a(states, params, slots, values, drifts, warnings):
     n_drift = 0
     n_warn = 0
     n = values.shape[0]
-    # Rows come at random. Where they hold more than the header and hot slots (windows, samples),
-    # a bank of them outgrows the caches: ask for the header and hot slots of the row a few values
-    # ahead, so that they are in cache by the time its value is read.
-    ahead = PREFETCH_AHEAD if states.shape[1] > HEADER + HOT else n
     for i in range(n):
-        if i + ahead < n:
-            upcoming = row(states, slots[i + ahead])
+        # Rows come at random. Where they hold more than the header and hot slots (windows,
+        # samples), a bank of them outgrows the caches: ask for the header and hot slots of the
+        # row a few values ahead, so that they are in cache by the time its value is read.
+        # (A constant condition: a test at run time would cost the small rows more.)
+        if False and i + PREFETCH_AHEAD < n:
+            upcoming = row(states, slots[i + PREFETCH_AHEAD])
             prefetch(upcoming, 0)
             prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
@@ -777,13 +777,13 @@ def bank_hddm_w(states, params, slots, values, drifts, warnings):
     n_drift = 0
     n_warn = 0
     n = values.shape[0]
-    # Rows come at random. Where they hold more than the header and hot slots (windows, samples),
-    # a bank of them outgrows the caches: ask for the header and hot slots of the row a few values
-    # ahead, so that they are in cache by the time its value is read.
-    ahead = PREFETCH_AHEAD if states.shape[1] > HEADER + HOT else n
     for i in range(n):
-        if i + ahead < n:
-            upcoming = row(states, slots[i + ahead])
+        # Rows come at random. Where they hold more than the header and hot slots (windows,
+        # samples), a bank of them outgrows the caches: ask for the header and hot slots of the
+        # row a few values ahead, so that they are in cache by the time its value is read.
+        # (A constant condition: a test at run time would cost the small rows more.)
+        if True and i + PREFETCH_AHEAD < n:
+            upcoming = row(states, slots[i + PREFETCH_AHEAD])
             prefetch(upcoming, 0)
             prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
@@ -878,13 +878,13 @@ def bank_fhddm(states, params, slots, values, drifts, warnings):
     n_drift = 0
     n_warn = 0
     n = values.shape[0]
-    # Rows come at random. Where they hold more than the header and hot slots (windows, samples),
-    # a bank of them outgrows the caches: ask for the header and hot slots of the row a few values
-    # ahead, so that they are in cache by the time its value is read.
-    ahead = PREFETCH_AHEAD if states.shape[1] > HEADER + HOT else n
     for i in range(n):
-        if i + ahead < n:
-            upcoming = row(states, slots[i + ahead])
+        # Rows come at random. Where they hold more than the header and hot slots (windows,
+        # samples), a bank of them outgrows the caches: ask for the header and hot slots of the
+        # row a few values ahead, so that they are in cache by the time its value is read.
+        # (A constant condition: a test at run time would cost the small rows more.)
+        if True and i + PREFETCH_AHEAD < n:
+            upcoming = row(states, slots[i + PREFETCH_AHEAD])
             prefetch(upcoming, 0)
             prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
