@@ -9,7 +9,7 @@ import numba as nb
 import numpy as np
 
 from .base import HEADER, HOT, Detector, check_int, decode_floats, encode_floats
-from .kernels import load, store
+from .kernels import load, raw, store
 
 # hot slots (see base)
 _WIDTH = HEADER
@@ -23,9 +23,17 @@ _COUNT0 = HEADER + HOT - 1
 # After the hot slots, the buffer: level 0's buckets (single values, whose variance is 0), oldest
 # first, then the values not merged into the histogram yet; max_buckets + PENDING_CAP slots.
 _BUFFER = HEADER + HOT
-# Then one block per level i >= 1, for buckets of 2**i values: [count, totals, variances], each
-# array max_buckets long, oldest first. Then scratch space that no checkpoint holds: two areas
-# of (totals, variances) where a batch of merges lays out each level's sequence of buckets.
+# Then what no checkpoint holds, laid out so that a clock tick reads one stretch of memory:
+# - the screen's sums before each boundary (see _no_cut): the total of the values before it and
+#   their number, the oldest boundary last, so that the boundaries in use end where the next
+#   part starts;
+# - two scratch areas of (totals, variances) where a batch of merges lays out each level's
+#   sequence of buckets;
+# - the rest of the screen's cache: how many of the oldest levels its sums still describe, a
+#   width and the d of the cut test at that width, per level the index of its first boundary
+#   and the sum of its buckets' absolute totals. A zeroed cache describes nothing.
+# Then one block per level i >= 1 (from _upper on), for buckets of 2**i values:
+# [count, totals, variances], each array max_buckets long, oldest first.
 
 #: Values merged into the histogram in one batch, at the latest before a test.
 PENDING_CAP = 32
@@ -59,12 +67,14 @@ def _reset(state, params):
     state[_PHASE] = 0.0
     state[_LEVELS] = 1.0
     state[_COUNT0] = 0.0
+    state[_cache_layout(params)] = 0.0
 
 
 @nb.njit(cache=True, error_model="numpy")
 def _room(mb):
     # Level 0 passes on at most (PENDING_CAP + 1) // 2 buckets, each level above at most half
-    # of what it received plus one: a level's sequence never exceeds max_buckets + PENDING_CAP.
+    # of what it received plus one: a level's sequence, its own buckets before offset
+    # max_buckets and the arrivals after it, fits in max_buckets + PENDING_CAP.
     return mb + PENDING_CAP
 
 
@@ -74,10 +84,24 @@ def _layout(params):
     two scratch areas and the number of buckets each holds."""
     mb = int(params[_P_MAX_BUCKETS])
     block = 2 * mb + 1
-    upper = _BUFFER + mb + PENDING_CAP
-    scratch = upper + (int(params[_P_MAX_LEVELS]) - 1) * block
     room = _room(mb)
+    scratch = _BUFFER + mb + PENDING_CAP + 2 * _boundaries(params)
+    upper = scratch + 4 * room + 3 + 2 * int(params[_P_MAX_LEVELS])
     return mb, block, upper, scratch, scratch + 2 * room, room
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _boundaries(params):
+    """The most boundaries between buckets a window can have: every bucket but the newest."""
+    mb = int(params[_P_MAX_BUCKETS])
+    return (int(params[_P_MAX_LEVELS]) - 1) * mb + mb + PENDING_CAP
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _cache_layout(params):
+    """The offset of the screen's cache, just after the scratch areas."""
+    mb, block, upper, scratch, _, room = _layout(params)
+    return scratch + 4 * room
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -115,66 +139,69 @@ def _materialize(state, params):
 
     A level's merges depend only on the sequence of buckets it receives, so the histogram ends
     exactly as river's updates, one value at a time, leave it. Each level's sequence (its own
-    buckets, then those merged below) is laid out in one scratch area while it fills the other.
+    buckets, then those merged below) is laid out in one scratch area while it fills the other:
+    a level's own buckets just before offset ``max_buckets``, the arrivals from it on.
     The loops stay in this one function: numba reference-counts the state around every call
     that LLVM does not inline, and these loops are too long to be inlined.
     """
-    mb, block, upper, src, dst, room = _layout(params)
+    mb, block, upper, cur, nxt, room = _layout(params)
+    cells = raw(state)
+    size = int(cells[_COUNT0])
+    merges = _merges(size, mb)
+    if merges == 0:
+        return
+    # level 0, the buffer: its oldest values pair up into the arrivals of level 1
+    for j in range(merges):
+        t, v = _merge(cells[_BUFFER + 2 * j], 0.0, cells[_BUFFER + 2 * j + 1], 0.0, 1.0, 1.0)
+        cells[cur + mb + j] = t
+        cells[cur + room + mb + j] = v
+    first = 2 * merges
+    for r in range(size - first):
+        cells[_BUFFER + r] = cells[_BUFFER + first + r]
+    cells[_COUNT0] = size - first
     top = int(params[_P_MAX_LEVELS]) - 1
-    size = int(state[_COUNT0])
-    level = 0
-    n = 1.0
-    inv = 1.0
+    level = 1
+    n = 2.0
+    inv = 0.5
+    base = upper
     while True:
-        # level 0 is the buffer: its sequence is already in place, with variances 0
-        base = upper + (level - 1) * block
-        merges = _merges(size, mb)
-        first = 2 * merges
-        held = 0
+        if level == cells[_LEVELS]:
+            cells[_LEVELS] = level + 1
+            cells[base] = 0.0
+        held = int(cells[base])
+        seq = cur + mb - held
+        for k in range(held):
+            cells[seq + k] = cells[base + 1 + k]
+            cells[seq + room + k] = cells[base + 1 + mb + k]
+        size = held + merges
         if level == top:
             # The last level there is room for cannot merge: its oldest buckets leave the window.
             first = max(0, size - mb)
             for k in range(first):
-                _forget(state, n, inv, state[src + k], state[src + room + k])
+                _forget(state, n, inv, cells[seq + k], cells[seq + room + k])
             merges = 0
-        elif merges > 0:
-            nxt = base + block
-            if level + 1 == state[_LEVELS]:
-                state[_LEVELS] = level + 2
-                state[nxt] = 0.0
-            held = int(state[nxt])
-            for k in range(held):
-                state[dst + k] = state[nxt + 1 + k]
-                state[dst + room + k] = state[nxt + 1 + mb + k]
-            if level == 0:
-                for j in range(merges):
-                    t, v = _merge(
-                        state[_BUFFER + 2 * j], 0.0, state[_BUFFER + 2 * j + 1], 0.0, n, inv
-                    )
-                    state[dst + held + j] = t
-                    state[dst + room + held + j] = v
-            else:
-                for j in range(merges):
-                    t, v = _merge(
-                        state[src + 2 * j], state[src + room + 2 * j],
-                        state[src + 2 * j + 1], state[src + room + 2 * j + 1], n, inv,
-                    )
-                    state[dst + held + j] = t
-                    state[dst + room + held + j] = v
-        if level == 0:
-            for r in range(size - first):
-                state[_BUFFER + r] = state[_BUFFER + first + r]
-            state[_COUNT0] = size - first
         else:
-            for r in range(size - first):
-                state[base + 1 + r] = state[src + first + r]
-                state[base + 1 + mb + r] = state[src + room + first + r]
-            state[base] = size - first
+            merges = _merges(size, mb)
+            first = 2 * merges
+            for j in range(merges):
+                t, v = _merge(
+                    cells[seq + 2 * j], cells[seq + room + 2 * j],
+                    cells[seq + 2 * j + 1], cells[seq + room + 2 * j + 1], n, inv,
+                )
+                cells[nxt + mb + j] = t
+                cells[nxt + room + mb + j] = v
+        for r in range(size - first):
+            cells[base + 1 + r] = cells[seq + first + r]
+            cells[base + 1 + mb + r] = cells[seq + room + first + r]
+        cells[base] = size - first
         if merges == 0:
+            # the levels above this one are as the screen's cache last saw them
+            fresh = _cache_layout(params)
+            cells[fresh] = min(cells[fresh], cells[_LEVELS] - 1.0 - level)
             return
-        size = held + merges
-        src, dst = dst, src
+        cur, nxt = nxt, cur
         level += 1
+        base += block
         n *= 2.0
         inv *= 0.5
 
@@ -182,6 +209,7 @@ def _materialize(state, params):
 @nb.njit(cache=True, error_model="numpy")
 def _drop_oldest(state, params):
     """Remove the oldest bucket from the window, as river does on a cut."""
+    state[_cache_layout(params)] = 0.0  # every boundary moves
     mb, block, upper, _, _, _ = _layout(params)
     last = int(state[_LEVELS]) - 1
     if last == 0:
@@ -269,6 +297,113 @@ def _find_cut(state, params):
     return False
 
 
+#: Rounding allowance of the screen per term of a sum, relative to A + |U| (see _no_cut): 8 units of
+#: rounding (2**-53 each).
+_SCREEN_ULPS = 2.0**-50
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _no_cut(state, params):
+    """True when no boundary can pass the cut test: a screen of all of them at once.
+
+    In exact arithmetic, with ``U`` and ``W`` the window's total and width and ``S0`` the total
+    of the ``n0`` values before a boundary, ``u0/n0 - u1/n1 = W D / (n0 n1)`` where
+    ``D = S0 - n0 U / W``. The test's ``eps`` is at least ``sqrt(2 m v d)`` with
+    ``m >= 1/n0 + 1/n1 = W / (n0 n1)`` (as ``min_window_length >= 1``), so a cut needs
+    ``D**2 > c n0 n1`` with ``c = 2 d v / W`` (``v`` = variance / W). The screen passes when
+    ``(|D| + s)**2 <= c n0 n1`` at every boundary the test reads. ``s`` allows for rounding: the
+    running sums of river's scan and of ``D`` add at most ``_boundaries`` terms, each rounded
+    sum is within that many units of rounding (2**-53) of the sum of its terms' magnitudes, and
+    those are at most ``|U|`` plus the buckets' absolute totals ``A``; all the rounding of river's
+    ``u0``, ``u1``, ``u0/n0 - u1/n1`` and of ``D`` stays below ``(2 k + 8)`` units of
+    ``A + |U|`` for ``k`` terms, and ``s`` is ``8 (_boundaries + 8)`` of them. ``c`` takes ``d``
+    at a width no larger than the window's (``d`` grows with the width) and a factor
+    ``_BOUND_SHRINK`` for the rounding of the remaining products. Where the screen passes, the
+    exact scan finds no cut either; where it does not, the exact scan decides.
+
+    The totals before each boundary are cached: a batch of merges changes the lowest levels
+    only, so only their boundaries are summed again.
+    """
+    mb, block, upper, scratch, _, _ = _layout(params)
+    fresh = _cache_layout(params)
+    at_width = fresh + 1
+    per_level = fresh + 3
+    # boundary j at before - 2 j: the boundaries in use end next to the scratch areas
+    before = scratch - 2
+    cells = raw(state)
+    levels = int(cells[_LEVELS])
+    # the boundaries of the oldest levels, whose cached sums still hold, come first
+    level = levels - 1 - int(cells[fresh])
+    i = 0
+    u0 = 0.0
+    n0 = 0.0
+    if level < levels - 1:
+        i = int(cells[per_level + 2 * level])
+        if i > 0:
+            u0 = cells[before - 2 * i + 2]
+            n0 = cells[before - 2 * i + 3]
+    base = upper + (level - 1) * block
+    n = math.ldexp(1.0, level)
+    while level > 0:
+        cells[per_level + 2 * level] = i
+        a = 0.0
+        for k in range(int(cells[base])):
+            t = cells[base + 1 + k]
+            u0 += t
+            n0 += n
+            a += abs(t)
+            cells[before - 2 * i] = u0
+            cells[before - 2 * i + 1] = n0
+            i += 1
+        cells[per_level + 2 * level + 1] = a
+        level -= 1
+        base -= block
+        n *= 0.5
+    # level 0: the newest value is not a boundary
+    cells[per_level] = i
+    count = int(cells[_COUNT0])
+    for k in range(count - 1):
+        t = cells[_BUFFER + k]
+        u0 += t
+        n0 += 1.0
+        cells[before - 2 * i] = u0
+        cells[before - 2 * i + 1] = n0
+        i += 1
+    a = 0.0
+    for k in range(count):
+        a += abs(cells[_BUFFER + k])
+    cells[fresh] = levels - 1.0
+    for level in range(1, levels):
+        a += cells[per_level + 2 * level + 1]
+
+    width = cells[_WIDTH]
+    total = cells[_TOTAL]
+    if not (0.0 < cells[at_width] <= width < 2.0 * cells[at_width]):
+        cells[at_width] = width
+        cells[at_width + 1] = math.log(2.0 * math.log(width) / params[_P_DELTA])
+    dprime = cells[at_width + 1]
+    inv = 1.0 / width
+    scale = _BOUND_SHRINK * 2.0 * dprime * cells[_VARIANCE] * inv * inv
+    if not (dprime > 0.0 and _BOUND_MIN < scale < _BOUND_MAX):
+        return False
+    mean = total * inv
+    slack = (_boundaries(params) + 8.0) * _SCREEN_ULPS * (a + abs(total))
+    # the boundaries the test reads: both parts at least min_window_length long
+    mwl = params[_P_MIN_WINDOW]
+    first = 0
+    while first < i and cells[before - 2 * first + 1] < mwl:
+        first += 1
+    while i > first and width - cells[before - 2 * i + 3] < mwl:
+        i -= 1
+    failed = 0
+    # no early exit: the loop is branch-free and vectorizes
+    for j in range(first, i):
+        n0 = cells[before - 2 * j + 1]
+        gap = abs(cells[before - 2 * j] - n0 * mean) + slack
+        failed += not gap * gap <= scale * n0 * (width - n0)
+    return failed == 0
+
+
 @nb.njit(cache=True, inline="always", error_model="numpy")
 def _step(hot, state, params, x, warning):
     width, total, variance, phase, levels, pad0, pad1, count = hot
@@ -281,7 +416,7 @@ def _step(hot, state, params, x, warning):
         store(state, (width, total, variance, phase, levels, pad0, pad1, count))
         _materialize(state, params)
         width, total, variance, phase, levels, pad0, pad1, count = load(state)
-    state[_BUFFER + int(count)] = x
+    raw(state)[_BUFFER + int(count)] = x
     count += 1.0
     phase += 1.0
     if phase == params[_P_CLOCK]:
@@ -293,9 +428,10 @@ def _step(hot, state, params, x, warning):
     store(state, hot)
     _materialize(state, params)
     drift = False
-    while _find_cut(state, params):
-        _drop_oldest(state, params)
-        drift = True
+    if not _no_cut(state, params):
+        while _find_cut(state, params):
+            _drop_oldest(state, params)
+            drift = True
     return load(state), drift, False
 
 
@@ -398,11 +534,12 @@ class ADWIN(Detector):
         return 2 * self.params["max_buckets"] + 1
 
     def _upper(self) -> int:
-        return _BUFFER + self.params["max_buckets"] + PENDING_CAP
+        mb = self.params["max_buckets"]
+        boundaries = (self.max_levels - 1) * mb + mb + PENDING_CAP
+        return _BUFFER + mb + PENDING_CAP + 2 * boundaries + 4 * _room(mb) + 3 + 2 * self.max_levels
 
     def _state_size(self) -> int:
-        mb = self.params["max_buckets"]
-        return self._upper() + (self.max_levels - 1) * self._block() + 4 * _room(mb)
+        return self._upper() + (self.max_levels - 1) * self._block()
 
     def _encode_state(self, state: np.ndarray) -> list:
         # the buffered values and the levels in use: a size logarithmic in the window's

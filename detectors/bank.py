@@ -23,7 +23,7 @@ import copy
 
 import numpy as np
 
-from .base import Detector, as_values
+from .base import Detector, _kernels, as_values
 
 
 class DetectorBank:
@@ -63,8 +63,10 @@ class DetectorBank:
         slots = np.ascontiguousarray(slots, dtype=np.int64).reshape(-1)
         if slots.shape != values.shape:
             raise ValueError(f"{slots.shape[0]} slots for {values.shape[0]} values")
-        if slots.size and (slots.min() < 0 or slots.max() >= self._size):
-            raise IndexError(f"slot out of range 0..{self._size - 1}")
+        if slots.size:
+            lo, hi = _kernels().slot_bounds(slots)
+            if lo < 0 or hi >= self._size:
+                raise IndexError(f"slot out of range 0..{self._size - 1}")
         drifts = np.empty(values.shape[0], dtype=np.int64)
         warnings = np.empty(values.shape[0], dtype=np.int64)
         n_drift, n_warn = self._loops.bank(self._states, self.prototype._params, slots, values, drifts, warnings)

@@ -22,15 +22,19 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numba as nb
+from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
-from .base import HEADER
+from .base import HEADER, HOT
 from .registry import BUILTIN, make
 
 #: every numba detector, by registry name
 NAMES = tuple(BUILTIN)
+
+#: How many values ahead a bank's loop asks for the next rows it will read.
+PREFETCH_AHEAD = 8
 
 _HERE = Path(__file__).parent
 _LOOPS_FILE = _HERE / "loops.py"
@@ -42,8 +46,8 @@ import math
 import numba as nb
 
 from . import {modules}
-from .base import DRIFT, SKIPPED, WARNING
-from .kernels import load, row, store
+from .base import DRIFT, HEADER, HOT, SKIPPED, WARNING
+from .kernels import PREFETCH_AHEAD, borrow, load, prefetch, row, store
 '''
 
 _TEMPLATE = '''
@@ -53,6 +57,8 @@ def one_{name}(state, params, x):
     if not math.isfinite(x):
         state[SKIPPED] += 1.0
         return False
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     warning = state[WARNING] != 0.0
     if state[DRIFT] != 0.0:
@@ -68,6 +74,10 @@ def one_{name}(state, params, x):
 
 @nb.njit(cache=True, error_model="numpy")
 def many_{name}(state, params, values, drifts, warnings):
+    # The step is inlined: handing it the arrays themselves would count references to them on
+    # every value wherever the step calls a kernel that is not inlined.
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     drift = state[DRIFT] != 0.0
     warning = state[WARNING] != 0.0
@@ -99,9 +109,19 @@ def many_{name}(state, params, values, drifts, warnings):
 
 @nb.njit(cache=True, error_model="numpy")
 def bank_{name}(states, params, slots, values, drifts, warnings):
+    params = borrow(params)
     n_drift = 0
     n_warn = 0
-    for i in range(values.shape[0]):
+    n = values.shape[0]
+    for i in range(n):
+        # Rows come at random. Where they hold more than the header and hot slots (windows,
+        # samples), a bank of them outgrows the caches: ask for the header and hot slots of the
+        # row a few values ahead, so that they are in cache by the time its value is read.
+        # (A constant condition: a test at run time would cost the small rows more.)
+        if {wide_rows} and i + PREFETCH_AHEAD < n:
+            upcoming = row(states, slots[i + PREFETCH_AHEAD])
+            prefetch(upcoming, 0)
+            prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
@@ -124,11 +144,24 @@ def bank_{name}(states, params, slots, values, drifts, warnings):
             state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if now_warning:
+        # Without a branch: in a bank, whether the detector at hand is in its warning zone changes
+        # from one value to the next, and a mispredicted branch stalls the values queued after it.
+        # The store is in bounds, as n_warn <= i.
+        if {has_warning}:
             warnings[n_warn] = i
-            n_warn += 1
+            n_warn += now_warning
     return n_drift, n_warn
 '''
+
+
+def _borrowed_view(context, builder, view_type, data, shape):
+    view = make_array(view_type)(context, builder)
+    itemsize = context.get_constant(types.intp, context.get_abi_sizeof(context.get_data_type(view_type.dtype)))
+    populate_array(
+        view, data=data, shape=shape, strides=cgutils.pack_array(builder, [itemsize]),
+        itemsize=itemsize, meminfo=None,
+    )
+    return view._getvalue()
 
 
 @intrinsic
@@ -143,16 +176,69 @@ def row(typingctx, states, index):
     def codegen(context, builder, signature, args):
         parent = make_array(signature.args[0])(context, builder, args[0])
         width = builder.extract_value(parent.shape, 1)
-        view = make_array(row_type)(context, builder)
-        itemsize = context.get_constant(types.intp, 8)
-        populate_array(
-            view, data=builder.gep(parent.data, [builder.mul(args[1], width)]),
-            shape=cgutils.pack_array(builder, [width]), strides=cgutils.pack_array(builder, [itemsize]),
-            itemsize=itemsize, meminfo=None,
-        )
-        return view._getvalue()
+        data = builder.gep(parent.data, [builder.mul(args[1], width)])
+        return _borrowed_view(context, builder, row_type, data, cgutils.pack_array(builder, [width]))
 
     return row_type(states, types.intp), codegen
+
+
+@intrinsic
+def borrow(typingctx, array):
+    """A C-contiguous 1-d array as a view that borrows its memory and holds no reference.
+
+    Numba counts references to an array passed into an inlined function, on every call; where
+    the inlined code also calls a function that is not inlined, LLVM cannot drop that counting,
+    and in a loop over values it costs as much as a cheap step. A borrowed view is not counted.
+    It must not outlive the array: the loops use it only while their caller holds the array.
+    """
+    if not (isinstance(array, types.Array) and array.ndim == 1 and array.layout == "C"):
+        return None
+    view_type = types.Array(array.dtype, 1, "C")
+
+    def codegen(context, builder, signature, args):
+        parent = make_array(signature.args[0])(context, builder, args[0])
+        return _borrowed_view(context, builder, view_type, parent.data, parent.shape)
+
+    return view_type(array), codegen
+
+
+@intrinsic
+def raw(typingctx, array):
+    """The memory of a C-contiguous 1-d array as a pointer, indexed without numba's checks.
+
+    ``array[i]`` with a signed index costs a test for negative indices (counted from the end),
+    which the compiler can rarely drop in a loop over computed offsets: in the long loops of a
+    detector's kernels that doubles the cost of each access. ``raw(array)[i]`` is a plain load or
+    store: the caller keeps ``0 <= i < len(array)``.
+    """
+    if not (isinstance(array, types.Array) and array.ndim == 1 and array.layout == "C"):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return make_array(signature.args[0])(context, builder, args[0]).data
+
+    return types.CPointer(array.dtype)(array), codegen
+
+
+@intrinsic
+def prefetch(typingctx, array, index):
+    """Ask the processor to bring ``array[index]`` into cache; nothing else happens.
+
+    ``index`` need not be checked: a prefetch never faults.
+    """
+    if not (isinstance(array, types.Array) and array.ndim == 1 and array.layout == "C"):
+        return None
+
+    def codegen(context, builder, signature, args):
+        data = make_array(signature.args[0])(context, builder, args[0]).data
+        byte_ptr = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [byte_ptr, ir.IntType(32), ir.IntType(32), ir.IntType(32)])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+        read, keep, data_cache = (ir.Constant(ir.IntType(32), v) for v in (0, 3, 1))
+        builder.call(fn, [builder.bitcast(builder.gep(data, [args[1]]), byte_ptr), read, keep, data_cache])
+        return context.get_dummy_value()
+
+    return types.none(array, types.intp), codegen
 
 
 @nb.njit(cache=True, inline="always")
@@ -170,12 +256,27 @@ def store(state, hot):
     state[h], state[h + 1], state[h + 2], state[h + 3], state[h + 4], state[h + 5], state[h + 6], state[h + 7] = hot
 
 
+@nb.njit(cache=True)
+def slot_bounds(slots):
+    """The smallest and the largest of a non-empty int64 array, in one pass."""
+    lo = slots[0]
+    hi = slots[0]
+    for i in range(1, slots.shape[0]):
+        lo = min(lo, slots[i])
+        hi = max(hi, slots[i])
+    return lo, hi
+
+
 def loops_source() -> str:
     """The text of :mod:`.loops`."""
     modules = {name: BUILTIN[name][0] for name in NAMES}
     text = _HEAD.format(modules=", ".join(sorted(modules.values())))
     for name, module in modules.items():
-        text += _TEMPLATE.format(name=name, module=module, has_warning=make(name).has_warning)
+        detector = make(name)
+        text += _TEMPLATE.format(
+            name=name, module=module, has_warning=detector.has_warning,
+            wide_rows=detector._state_size() > HEADER + HOT,
+        )
     return text
 
 

@@ -5,8 +5,8 @@ import math
 import numba as nb
 
 from . import adwin, cusum, ddm, eddm, fhddm, hddm_a, hddm_w, kswin, page_hinkley
-from .base import DRIFT, SKIPPED, WARNING
-from .kernels import load, row, store
+from .base import DRIFT, HEADER, HOT, SKIPPED, WARNING
+from .kernels import PREFETCH_AHEAD, borrow, load, prefetch, row, store
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -14,6 +14,8 @@ def one_adwin(state, params, x):
     if not math.isfinite(x):
         state[SKIPPED] += 1.0
         return False
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     warning = state[WARNING] != 0.0
     if state[DRIFT] != 0.0:
@@ -29,6 +31,10 @@ def one_adwin(state, params, x):
 
 @nb.njit(cache=True, error_model="numpy")
 def many_adwin(state, params, values, drifts, warnings):
+    # The step is inlined: handing it the arrays themselves would count references to them on
+    # every value wherever the step calls a kernel that is not inlined.
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     drift = state[DRIFT] != 0.0
     warning = state[WARNING] != 0.0
@@ -60,9 +66,19 @@ def many_adwin(state, params, values, drifts, warnings):
 
 @nb.njit(cache=True, error_model="numpy")
 def bank_adwin(states, params, slots, values, drifts, warnings):
+    params = borrow(params)
     n_drift = 0
     n_warn = 0
-    for i in range(values.shape[0]):
+    n = values.shape[0]
+    for i in range(n):
+        # Rows come at random. Where they hold more than the header and hot slots (windows,
+        # samples), a bank of them outgrows the caches: ask for the header and hot slots of the
+        # row a few values ahead, so that they are in cache by the time its value is read.
+        # (A constant condition: a test at run time would cost the small rows more.)
+        if True and i + PREFETCH_AHEAD < n:
+            upcoming = row(states, slots[i + PREFETCH_AHEAD])
+            prefetch(upcoming, 0)
+            prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
@@ -85,9 +101,12 @@ def bank_adwin(states, params, slots, values, drifts, warnings):
             state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if now_warning:
+        # Without a branch: in a bank, whether the detector at hand is in its warning zone changes
+        # from one value to the next, and a mispredicted branch stalls the values queued after it.
+        # The store is in bounds, as n_warn <= i.
+        if False:
             warnings[n_warn] = i
-            n_warn += 1
+            n_warn += now_warning
     return n_drift, n_warn
 
 
@@ -96,6 +115,8 @@ def one_page_hinkley(state, params, x):
     if not math.isfinite(x):
         state[SKIPPED] += 1.0
         return False
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     warning = state[WARNING] != 0.0
     if state[DRIFT] != 0.0:
@@ -111,6 +132,10 @@ def one_page_hinkley(state, params, x):
 
 @nb.njit(cache=True, error_model="numpy")
 def many_page_hinkley(state, params, values, drifts, warnings):
+    # The step is inlined: handing it the arrays themselves would count references to them on
+    # every value wherever the step calls a kernel that is not inlined.
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     drift = state[DRIFT] != 0.0
     warning = state[WARNING] != 0.0
@@ -142,9 +167,19 @@ def many_page_hinkley(state, params, values, drifts, warnings):
 
 @nb.njit(cache=True, error_model="numpy")
 def bank_page_hinkley(states, params, slots, values, drifts, warnings):
+    params = borrow(params)
     n_drift = 0
     n_warn = 0
-    for i in range(values.shape[0]):
+    n = values.shape[0]
+    for i in range(n):
+        # Rows come at random. Where they hold more than the header and hot slots (windows,
+        # samples), a bank of them outgrows the caches: ask for the header and hot slots of the
+        # row a few values ahead, so that they are in cache by the time its value is read.
+        # (A constant condition: a test at run time would cost the small rows more.)
+        if False and i + PREFETCH_AHEAD < n:
+            upcoming = row(states, slots[i + PREFETCH_AHEAD])
+            prefetch(upcoming, 0)
+            prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
@@ -167,9 +202,12 @@ def bank_page_hinkley(states, params, slots, values, drifts, warnings):
             state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if now_warning:
+        # Without a branch: in a bank, whether the detector at hand is in its warning zone changes
+        # from one value to the next, and a mispredicted branch stalls the values queued after it.
+        # The store is in bounds, as n_warn <= i.
+        if False:
             warnings[n_warn] = i
-            n_warn += 1
+            n_warn += now_warning
     return n_drift, n_warn
 
 
@@ -178,6 +216,8 @@ def one_kswin(state, params, x):
     if not math.isfinite(x):
         state[SKIPPED] += 1.0
         return False
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     warning = state[WARNING] != 0.0
     if state[DRIFT] != 0.0:
@@ -193,6 +233,10 @@ def one_kswin(state, params, x):
 
 @nb.njit(cache=True, error_model="numpy")
 def many_kswin(state, params, values, drifts, warnings):
+    # The step is inlined: handing it the arrays themselves would count references to them on
+    # every value wherever the step calls a kernel that is not inlined.
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     drift = state[DRIFT] != 0.0
     warning = state[WARNING] != 0.0
@@ -224,9 +268,19 @@ def many_kswin(state, params, values, drifts, warnings):
 
 @nb.njit(cache=True, error_model="numpy")
 def bank_kswin(states, params, slots, values, drifts, warnings):
+    params = borrow(params)
     n_drift = 0
     n_warn = 0
-    for i in range(values.shape[0]):
+    n = values.shape[0]
+    for i in range(n):
+        # Rows come at random. Where they hold more than the header and hot slots (windows,
+        # samples), a bank of them outgrows the caches: ask for the header and hot slots of the
+        # row a few values ahead, so that they are in cache by the time its value is read.
+        # (A constant condition: a test at run time would cost the small rows more.)
+        if True and i + PREFETCH_AHEAD < n:
+            upcoming = row(states, slots[i + PREFETCH_AHEAD])
+            prefetch(upcoming, 0)
+            prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
@@ -249,9 +303,12 @@ def bank_kswin(states, params, slots, values, drifts, warnings):
             state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if now_warning:
+        # Without a branch: in a bank, whether the detector at hand is in its warning zone changes
+        # from one value to the next, and a mispredicted branch stalls the values queued after it.
+        # The store is in bounds, as n_warn <= i.
+        if False:
             warnings[n_warn] = i
-            n_warn += 1
+            n_warn += now_warning
     return n_drift, n_warn
 
 
@@ -260,6 +317,8 @@ def one_cusum(state, params, x):
     if not math.isfinite(x):
         state[SKIPPED] += 1.0
         return False
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     warning = state[WARNING] != 0.0
     if state[DRIFT] != 0.0:
@@ -275,6 +334,10 @@ def one_cusum(state, params, x):
 
 @nb.njit(cache=True, error_model="numpy")
 def many_cusum(state, params, values, drifts, warnings):
+    # The step is inlined: handing it the arrays themselves would count references to them on
+    # every value wherever the step calls a kernel that is not inlined.
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     drift = state[DRIFT] != 0.0
     warning = state[WARNING] != 0.0
@@ -306,9 +369,19 @@ def many_cusum(state, params, values, drifts, warnings):
 
 @nb.njit(cache=True, error_model="numpy")
 def bank_cusum(states, params, slots, values, drifts, warnings):
+    params = borrow(params)
     n_drift = 0
     n_warn = 0
-    for i in range(values.shape[0]):
+    n = values.shape[0]
+    for i in range(n):
+        # Rows come at random. Where they hold more than the header and hot slots (windows,
+        # samples), a bank of them outgrows the caches: ask for the header and hot slots of the
+        # row a few values ahead, so that they are in cache by the time its value is read.
+        # (A constant condition: a test at run time would cost the small rows more.)
+        if False and i + PREFETCH_AHEAD < n:
+            upcoming = row(states, slots[i + PREFETCH_AHEAD])
+            prefetch(upcoming, 0)
+            prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
@@ -331,9 +404,12 @@ def bank_cusum(states, params, slots, values, drifts, warnings):
             state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if now_warning:
+        # Without a branch: in a bank, whether the detector at hand is in its warning zone changes
+        # from one value to the next, and a mispredicted branch stalls the values queued after it.
+        # The store is in bounds, as n_warn <= i.
+        if False:
             warnings[n_warn] = i
-            n_warn += 1
+            n_warn += now_warning
     return n_drift, n_warn
 
 
@@ -342,6 +418,8 @@ def one_ddm(state, params, x):
     if not math.isfinite(x):
         state[SKIPPED] += 1.0
         return False
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     warning = state[WARNING] != 0.0
     if state[DRIFT] != 0.0:
@@ -357,6 +435,10 @@ def one_ddm(state, params, x):
 
 @nb.njit(cache=True, error_model="numpy")
 def many_ddm(state, params, values, drifts, warnings):
+    # The step is inlined: handing it the arrays themselves would count references to them on
+    # every value wherever the step calls a kernel that is not inlined.
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     drift = state[DRIFT] != 0.0
     warning = state[WARNING] != 0.0
@@ -388,9 +470,19 @@ def many_ddm(state, params, values, drifts, warnings):
 
 @nb.njit(cache=True, error_model="numpy")
 def bank_ddm(states, params, slots, values, drifts, warnings):
+    params = borrow(params)
     n_drift = 0
     n_warn = 0
-    for i in range(values.shape[0]):
+    n = values.shape[0]
+    for i in range(n):
+        # Rows come at random. Where they hold more than the header and hot slots (windows,
+        # samples), a bank of them outgrows the caches: ask for the header and hot slots of the
+        # row a few values ahead, so that they are in cache by the time its value is read.
+        # (A constant condition: a test at run time would cost the small rows more.)
+        if False and i + PREFETCH_AHEAD < n:
+            upcoming = row(states, slots[i + PREFETCH_AHEAD])
+            prefetch(upcoming, 0)
+            prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
@@ -413,9 +505,12 @@ def bank_ddm(states, params, slots, values, drifts, warnings):
             state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if now_warning:
+        # Without a branch: in a bank, whether the detector at hand is in its warning zone changes
+        # from one value to the next, and a mispredicted branch stalls the values queued after it.
+        # The store is in bounds, as n_warn <= i.
+        if True:
             warnings[n_warn] = i
-            n_warn += 1
+            n_warn += now_warning
     return n_drift, n_warn
 
 
@@ -424,6 +519,8 @@ def one_eddm(state, params, x):
     if not math.isfinite(x):
         state[SKIPPED] += 1.0
         return False
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     warning = state[WARNING] != 0.0
     if state[DRIFT] != 0.0:
@@ -439,6 +536,10 @@ def one_eddm(state, params, x):
 
 @nb.njit(cache=True, error_model="numpy")
 def many_eddm(state, params, values, drifts, warnings):
+    # The step is inlined: handing it the arrays themselves would count references to them on
+    # every value wherever the step calls a kernel that is not inlined.
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     drift = state[DRIFT] != 0.0
     warning = state[WARNING] != 0.0
@@ -470,9 +571,19 @@ def many_eddm(state, params, values, drifts, warnings):
 
 @nb.njit(cache=True, error_model="numpy")
 def bank_eddm(states, params, slots, values, drifts, warnings):
+    params = borrow(params)
     n_drift = 0
     n_warn = 0
-    for i in range(values.shape[0]):
+    n = values.shape[0]
+    for i in range(n):
+        # Rows come at random. Where they hold more than the header and hot slots (windows,
+        # samples), a bank of them outgrows the caches: ask for the header and hot slots of the
+        # row a few values ahead, so that they are in cache by the time its value is read.
+        # (A constant condition: a test at run time would cost the small rows more.)
+        if False and i + PREFETCH_AHEAD < n:
+            upcoming = row(states, slots[i + PREFETCH_AHEAD])
+            prefetch(upcoming, 0)
+            prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
@@ -495,9 +606,12 @@ def bank_eddm(states, params, slots, values, drifts, warnings):
             state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if now_warning:
+        # Without a branch: in a bank, whether the detector at hand is in its warning zone changes
+        # from one value to the next, and a mispredicted branch stalls the values queued after it.
+        # The store is in bounds, as n_warn <= i.
+        if True:
             warnings[n_warn] = i
-            n_warn += 1
+            n_warn += now_warning
     return n_drift, n_warn
 
 
@@ -506,6 +620,8 @@ def one_hddm_a(state, params, x):
     if not math.isfinite(x):
         state[SKIPPED] += 1.0
         return False
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     warning = state[WARNING] != 0.0
     if state[DRIFT] != 0.0:
@@ -521,6 +637,10 @@ def one_hddm_a(state, params, x):
 
 @nb.njit(cache=True, error_model="numpy")
 def many_hddm_a(state, params, values, drifts, warnings):
+    # The step is inlined: handing it the arrays themselves would count references to them on
+    # every value wherever the step calls a kernel that is not inlined.
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     drift = state[DRIFT] != 0.0
     warning = state[WARNING] != 0.0
@@ -552,9 +672,19 @@ def many_hddm_a(state, params, values, drifts, warnings):
 
 @nb.njit(cache=True, error_model="numpy")
 def bank_hddm_a(states, params, slots, values, drifts, warnings):
+    params = borrow(params)
     n_drift = 0
     n_warn = 0
-    for i in range(values.shape[0]):
+    n = values.shape[0]
+    for i in range(n):
+        # Rows come at random. Where they hold more than the header and hot slots (windows,
+        # samples), a bank of them outgrows the caches: ask for the header and hot slots of the
+        # row a few values ahead, so that they are in cache by the time its value is read.
+        # (A constant condition: a test at run time would cost the small rows more.)
+        if False and i + PREFETCH_AHEAD < n:
+            upcoming = row(states, slots[i + PREFETCH_AHEAD])
+            prefetch(upcoming, 0)
+            prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
@@ -577,9 +707,12 @@ def bank_hddm_a(states, params, slots, values, drifts, warnings):
             state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if now_warning:
+        # Without a branch: in a bank, whether the detector at hand is in its warning zone changes
+        # from one value to the next, and a mispredicted branch stalls the values queued after it.
+        # The store is in bounds, as n_warn <= i.
+        if True:
             warnings[n_warn] = i
-            n_warn += 1
+            n_warn += now_warning
     return n_drift, n_warn
 
 
@@ -588,6 +721,8 @@ def one_hddm_w(state, params, x):
     if not math.isfinite(x):
         state[SKIPPED] += 1.0
         return False
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     warning = state[WARNING] != 0.0
     if state[DRIFT] != 0.0:
@@ -603,6 +738,10 @@ def one_hddm_w(state, params, x):
 
 @nb.njit(cache=True, error_model="numpy")
 def many_hddm_w(state, params, values, drifts, warnings):
+    # The step is inlined: handing it the arrays themselves would count references to them on
+    # every value wherever the step calls a kernel that is not inlined.
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     drift = state[DRIFT] != 0.0
     warning = state[WARNING] != 0.0
@@ -634,9 +773,19 @@ def many_hddm_w(state, params, values, drifts, warnings):
 
 @nb.njit(cache=True, error_model="numpy")
 def bank_hddm_w(states, params, slots, values, drifts, warnings):
+    params = borrow(params)
     n_drift = 0
     n_warn = 0
-    for i in range(values.shape[0]):
+    n = values.shape[0]
+    for i in range(n):
+        # Rows come at random. Where they hold more than the header and hot slots (windows,
+        # samples), a bank of them outgrows the caches: ask for the header and hot slots of the
+        # row a few values ahead, so that they are in cache by the time its value is read.
+        # (A constant condition: a test at run time would cost the small rows more.)
+        if True and i + PREFETCH_AHEAD < n:
+            upcoming = row(states, slots[i + PREFETCH_AHEAD])
+            prefetch(upcoming, 0)
+            prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
@@ -659,9 +808,12 @@ def bank_hddm_w(states, params, slots, values, drifts, warnings):
             state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if now_warning:
+        # Without a branch: in a bank, whether the detector at hand is in its warning zone changes
+        # from one value to the next, and a mispredicted branch stalls the values queued after it.
+        # The store is in bounds, as n_warn <= i.
+        if True:
             warnings[n_warn] = i
-            n_warn += 1
+            n_warn += now_warning
     return n_drift, n_warn
 
 
@@ -670,6 +822,8 @@ def one_fhddm(state, params, x):
     if not math.isfinite(x):
         state[SKIPPED] += 1.0
         return False
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     warning = state[WARNING] != 0.0
     if state[DRIFT] != 0.0:
@@ -685,6 +839,10 @@ def one_fhddm(state, params, x):
 
 @nb.njit(cache=True, error_model="numpy")
 def many_fhddm(state, params, values, drifts, warnings):
+    # The step is inlined: handing it the arrays themselves would count references to them on
+    # every value wherever the step calls a kernel that is not inlined.
+    state = borrow(state)
+    params = borrow(params)
     hot = load(state)
     drift = state[DRIFT] != 0.0
     warning = state[WARNING] != 0.0
@@ -716,9 +874,19 @@ def many_fhddm(state, params, values, drifts, warnings):
 
 @nb.njit(cache=True, error_model="numpy")
 def bank_fhddm(states, params, slots, values, drifts, warnings):
+    params = borrow(params)
     n_drift = 0
     n_warn = 0
-    for i in range(values.shape[0]):
+    n = values.shape[0]
+    for i in range(n):
+        # Rows come at random. Where they hold more than the header and hot slots (windows,
+        # samples), a bank of them outgrows the caches: ask for the header and hot slots of the
+        # row a few values ahead, so that they are in cache by the time its value is read.
+        # (A constant condition: a test at run time would cost the small rows more.)
+        if True and i + PREFETCH_AHEAD < n:
+            upcoming = row(states, slots[i + PREFETCH_AHEAD])
+            prefetch(upcoming, 0)
+            prefetch(upcoming, HEADER + HOT - 1)
         state = row(states, slots[i])
         x = values[i]
         if not math.isfinite(x):
@@ -741,7 +909,10 @@ def bank_fhddm(states, params, slots, values, drifts, warnings):
             state[DRIFT] = 1.0
             drifts[n_drift] = i
             n_drift += 1
-        if now_warning:
+        # Without a branch: in a bank, whether the detector at hand is in its warning zone changes
+        # from one value to the next, and a mispredicted branch stalls the values queued after it.
+        # The store is in bounds, as n_warn <= i.
+        if False:
             warnings[n_warn] = i
-            n_warn += 1
+            n_warn += now_warning
     return n_drift, n_warn

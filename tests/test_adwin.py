@@ -244,9 +244,8 @@ def _bucket_sizes(det: ADWIN) -> np.ndarray:
     """Number of values summarized per bucket, oldest first, after merging the buffer."""
     state = det._state.copy()
     adwin_module._materialize(state, det._params)
-    mb = det.params["max_buckets"]
-    block = 2 * mb + 1
-    upper = adwin_module._BUFFER + mb + adwin_module.PENDING_CAP
+    block = det._block()
+    upper = det._upper()
     sizes = []
     for level in range(int(state[adwin_module._LEVELS]) - 1, 0, -1):
         sizes += [2**level] * int(state[upper + (level - 1) * block])
