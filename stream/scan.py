@@ -88,13 +88,13 @@ T_COUNT, T_CLOCK = range(2)
 #: how far into an event its model key is looked for
 KEY_SPAN = 128
 
-_jit = nb.njit(cache=True, nogil=True)
+# The kernels allocate nothing (the caller passes them their work arrays), so they run without
+# numba's reference counting: else every call, and every inlined reader with a branch, makes an
+# atomic increment and decrement of each array it takes, which numba cannot prune across these
+# loops' many exits and which cost about as much as the scanning itself.
+_jit = nb.njit(cache=True, nogil=True, _nrt=False)
 # The small readers are inlined into the scan loop: a call per token costs more than the token.
 _inline = nb.njit(cache=True, nogil=True, inline="always")
-# The template path's kernels take arrays and never allocate: without reference counting they
-# make no atomic increment and decrement of every array at each call (numba cannot prune them
-# across these loops' many exits), which cost as much as the matching itself.
-_borrow = nb.njit(cache=True, nogil=True, _nrt=False)
 
 
 @_inline
@@ -208,8 +208,8 @@ def _number(buf, p, e):
 
 
 # The word helpers are calls, not inlined by numba: they have many callers, and numba's inlining
-# costs compile time at each. The compiler inlines the calls.
-@_borrow
+# costs compile time at each. The compiler inlines the calls (in its own, later pass).
+@_jit
 def _load8(buf, p):
     """``buf[p:p+8]`` as a little-endian word (one load once compiled)."""
     # An unsigned index: no negative-index wraparound per byte, which would keep the compiler
@@ -247,8 +247,6 @@ def _plain_number(buf, p, e):
     an integer) or 3 (up to 15 before and 15 after the point: finite, value not computed);
     code 0 for any other form, valid or not, which is the full scan's to read. Reads up to 40
     bytes past ``p`` whatever ``e`` is."""
-    # Every read is made whether needed or not: an array read in a branch of an inlined
-    # function costs a reference count update (an atomic call) on every call.
     neg = buf[p] == 45
     q = p + 1 if neg else p
     first = buf[q]
@@ -429,8 +427,7 @@ def _find(h, scratch64, nwords, slots, hashes, store, store_off):
 @_inline
 def _note(toks, ntok, s, e, kind, col):
     """Note the value token ``buf[s:e]`` as a template slot; counting on past the capacity
-    marks the event as too large for a template. The tokens past it all go to the last row: an
-    array written in a branch of an inlined function costs a reference count update a call."""
+    (the tokens past it all go to the last row) marks the event as too large for a template."""
     j = min(ntok, toks.shape[0] - 1)
     toks[j, 0] = s
     toks[j, 1] = e
@@ -512,7 +509,7 @@ def _victim(sid, meta, tstate):
     return t if tstate[T_CLOCK] - meta[t, M_USED] >= IDLE else -1
 
 
-@_borrow
+@_jit
 def _remember(buf, s, e, toks, ntok, sid, nfeat, prediction, lit, seg, kind, col, meta, tstate):
     """Keep event ``buf[s:e]`` (of shape ``sid``, its value tokens in ``toks``) as a template:
     in a free place, else in place of the shape's own template or the least recently matched
@@ -565,7 +562,7 @@ def _same(buf, p, lit, a, n):
     return d == 0
 
 
-@_borrow
+@_jit
 def _match(buf, s, e, t, lit, seg, kind, col, nslots, vals, cur):
     """Whether ``buf[s:e]`` is template ``t``: its bytes between the slots, and in each slot a
     value the full scan accepts there. Numbers of exact slots go to ``vals[cur + column]``.
@@ -623,7 +620,7 @@ def _before_quote(w):
     return w if keep == 64 else w & ((_ONE << keep) - _ONE)
 
 
-@_borrow
+@_jit
 def _model_key(buf, s, e):
     """A number naming the model of event ``buf[s:e]``, to pick the templates worth matching:
     from the first 16 bytes of the string after the first '"model":' in the first bytes of the
@@ -637,7 +634,7 @@ def _model_key(buf, s, e):
     return 0
 
 
-@_borrow
+@_jit
 def _lookup(buf, s, e, prediction, width, vals, cur, lit, seg, kind, col, meta, tstate):
     """The template event ``buf[s:e]`` matches, or -1: trying only those of its model key."""
     tstate[T_CLOCK] += 1
@@ -665,7 +662,8 @@ def _emit(i, sid, cur, nfeat, first_new, slow, status, ids, vstart, state):
 
 @_jit
 def scan(buf, off, start, prediction, max_bytes, hash_mask, first_new, slots, hashes, store, store_off, slow,
-         state, status, ids, vstart, vals, scratch64, lit, seg, kind, col, meta, tstate):
+         state, status, ids, vstart, vals, scratch64, lit, seg, kind, col, meta, tstate,
+         names_s, names_e, types, is_int, toks):
     """Scan messages ``start..`` of the batch (message i is ``buf[off[i]:off[i+1]]``).
 
     Per message: ``status`` FAST (a known shape), NEW (a shape first seen in this batch: id
@@ -674,16 +672,13 @@ def scan(buf, off, start, prediction, max_bytes, hash_mask, first_new, slots, ha
     canonical words in ``store`` at ``store_off``); ``state`` holds [shapes, words used, values
     used]. Returns the message it stopped at: ``len(off) - 1`` when done, less when the table
     is full (the caller grows it and calls again from there). Templates (``lit``, ``seg``,
-    ``kind``, ``col``, ``meta``, ``tstate``: see :func:`_remember`) are tried first."""
+    ``kind``, ``col``, ``meta``, ``tstate``: see :func:`_remember`) are tried first. The
+    rest are work arrays: feature names' bounds and types of a message (``width`` features),
+    its value tokens."""
     n = off.shape[0] - 1
     nan = np.nan
     scratch8 = scratch64.view(np.uint8)
-    width = scratch8.shape[0] // 4
-    names_s = np.empty(width, np.int64)
-    names_e = np.empty(width, np.int64)
-    types = np.empty(width + 2, np.uint8)
-    is_int = np.empty(width + 2, np.bool_)
-    toks = np.empty((kind.shape[1] + 1, 4), np.int64)
+    width = names_s.shape[0]
     size = buf.shape[0]
     for i in range(start, n):
         status[i] = SLOW
@@ -914,13 +909,19 @@ class ShapeTable:
         vals = np.empty(buf.size // 4 + 2 * n + 8, dtype=np.float64)
         longest = int(np.diff(off).max()) if n else 0
         scratch = np.empty((min(longest, max_bytes) + 64) // 8 + 8, dtype=np.uint64)
+        # Work arrays of the scan (it allocates none): names and types of features, tokens.
+        width = scratch.size * 2
+        names_s, names_e = np.empty(width, np.int64), np.empty(width, np.int64)
+        types, is_int = np.empty(width + 2, np.uint8), np.empty(width + 2, np.bool_)
+        toks = np.empty((TEMPLATE_SLOTS + 1, 4), np.int64)
         self.state[2] = 0
         first_new = int(self.state[0])
         i = 0
         while True:
             i = scan(buf, off, i, prediction, max_bytes, self.hash_mask, first_new, self.slots, self.hashes,
                      self.store, self.store_off, self.slow, self.state, status, ids, vstart, vals, scratch,
-                     self.lit, self.seg, self.kind, self.col, self.meta, self.tstate)
+                     self.lit, self.seg, self.kind, self.col, self.meta, self.tstate,
+                     names_s, names_e, types, is_int, toks)
             if i == n:
                 return status, ids, vstart, vals
             self._grow(scratch.size)
