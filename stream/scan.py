@@ -497,15 +497,15 @@ def _features(buf, p, e, vals, cur, names_s, names_e, types, is_int, toks, ntok)
 def _victim(sid, meta, tstate):
     """Where a template of shape ``sid`` goes, or -1 (see :func:`_remember`)."""
     count = tstate[T_COUNT]
-    t = count
+    own = oldest = -1
     for u in range(count):
         if meta[u, M_SID] == sid:
-            t = u
-            break
-    if t == count:
-        if count < meta.shape[0]:
-            return count
-        t = np.argmin(meta[:, M_USED])
+            own = u
+        if oldest < 0 or meta[u, M_USED] < meta[oldest, M_USED]:
+            oldest = u
+    if own < 0 and count < meta.shape[0]:
+        return count
+    t = own if own >= 0 else oldest
     return t if tstate[T_CLOCK] - meta[t, M_USED] >= IDLE else -1
 
 
@@ -610,7 +610,7 @@ def _fits(buf, s, e, t, prediction, width, vals, cur, lit, seg, kind, col, meta)
     return _match(buf, s, e, t, lit, seg, kind, col, meta[t, M_SLOTS], vals, cur)
 
 
-@_inline
+@_jit
 def _before_quote(w):
     """Word ``w`` with its bytes from the first double quote on cleared."""
     x = w ^ _QUOTES
@@ -984,6 +984,7 @@ def warm_up() -> None:
     status, ids, vstart, vals = table.scan(buf, off, True, 1 << 20)
     table.resolve(0, np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
     table.gather(status, ids, vstart, vals, np.arange(3, dtype=np.int64))
+    rehash(table.hashes, len(table), np.zeros(4 * table.slots.size, dtype=np.int64))  # a table that grows
 
 
 #: the scanner's template path reads words up to 64 bytes past a message
