@@ -16,12 +16,21 @@ then prediction, score; NaN for a non-number) and the id of the event's *shape*:
 version, feature names and the type of each value, as the router's shape key has them. Shapes
 are kept in a table of canonical byte strings; the hash only finds the candidate, the canonical
 bytes are compared in full, so two shapes never merge whatever the hash does.
+
+Events of one shape from one producer are mostly byte for byte alike outside their values, so
+the scanner also keeps a few *templates*: the bytes of a recent event with its varying values
+(event id, timestamp, numbers, strings) cut out as slots. An event that has a template's bytes
+between its slots, and in each slot a value of the slot's type that the full scan would accept
+there, is the template's shape with the values read from the slots; the full scan would walk
+the same tokens to the same result, so only the slots are parsed. Anything else takes the full
+scan, and an event of a known shape that missed leaves its template for the next ones.
 """
 
 from __future__ import annotations
 
 import numba as nb
 import numpy as np
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 FAST, NEW, SLOW = 0, 1, 2
 T_FLOAT, T_INT, T_STR, T_BOOL, T_NONE = 1, 2, 3, 4, 5
@@ -37,15 +46,53 @@ _UNKNOWN = np.frombuffer(b"unknown", dtype=np.uint8).copy()
 #: 10**k for k <= 22: exact in float64, which is what makes one multiplication correctly rounded
 _POW10 = np.array([10.0**k for k in range(23)])
 _EXACT = 2**53
+_SIGN = np.array([1.0, -1.0])
+_POW10_INT = np.array([10**k for k in range(17)], dtype=np.int64)
 _DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 
+# Eight bytes at once: '0' in each byte, the low seven bits of each, 0x76 (a byte of ten or more
+# plus it reaches the top bit), the top bit of each; and the shifts of the eight-digit sum.
+_ZEROS = np.uint64(0x3030303030303030)
+_LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
+_TO_TOP = np.uint64(0x7676767676767676)
+_TOPS = np.uint64(0x8080808080808080)
+_PAIRS = np.uint64(0x000000FF000000FF)
+_S8 = np.uint64(8)
+_ONE = np.uint64(1)
+_ONES = np.uint64(0x0101010101010101)
+_QUOTES = np.uint64(0x2222222222222222)
+#: '"model":' as a little-endian word
+_MODEL_TAG = np.uint64(int.from_bytes(b'"model":', "little"))
+_S16 = np.uint64(16)
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xBF58476D1CE4E5B9)
 _S29 = np.uint64(29)
 _S32 = np.uint64(32)
 ALL_BITS = 0xFFFFFFFFFFFFFFFF
 
-_jit = nb.njit(cache=True, nogil=True)
+# Slot kinds of a template. A slot checks a value as the full scan checks it at that key: an
+# exact number (a feature, prediction or score: its value is read), any finite number (a
+# timestamp, another key), any string, a non-empty string (event_id), an RFC 3339 timestamp.
+S_NUM, S_ANY_NUM, S_STR, S_ID, S_TS = 1, 2, 3, 4, 5
+#: templates per table, and the most literal bytes and slots of one: a small fixed memory
+MAX_TEMPLATES = 16
+TEMPLATE_BYTES = 4096
+TEMPLATE_SLOTS = 256
+#: events without a match after which a template may be replaced
+IDLE = 16 * MAX_TEMPLATES
+# Columns of a template's row in ``meta``: slot count, shape id, feature count, prediction
+# flag of the scan that made it, last use (clock), model key (see _model_key).
+M_SLOTS, M_SID, M_NFEAT, M_PRED, M_USED, M_KEY = range(6)
+# ``tstate``: templates in use, the clock (events looked up).
+T_COUNT, T_CLOCK = range(2)
+#: how far into an event its model key is looked for
+KEY_SPAN = 128
+
+# The kernels allocate nothing (the caller passes them their work arrays), so they run without
+# numba's reference counting: else every call, and every inlined reader with a branch, makes an
+# atomic increment and decrement of each array it takes, which numba cannot prune across these
+# loops' many exits and which cost about as much as the scanning itself.
+_jit = nb.njit(cache=True, nogil=True, _nrt=False)
 # The small readers are inlined into the scan loop: a call per token costs more than the token.
 _inline = nb.njit(cache=True, nogil=True, inline="always")
 
@@ -158,6 +205,81 @@ def _number(buf, p, e):
     if intdigits + ex <= 300 and -1_000_000 < ex:
         return p, 0.0, 3
     return p, 0.0, 0
+
+
+# The word helpers are calls, not inlined by numba: they have many callers, and numba's inlining
+# costs compile time at each. The compiler inlines the calls (in its own, later pass).
+@_jit
+def _load8(buf, p):
+    """``buf[p:p+8]`` as a little-endian word (one load once compiled)."""
+    # An unsigned index: no negative-index wraparound per byte, which would keep the compiler
+    # from joining the eight byte loads into one.
+    q = np.uint64(p)
+    w = np.uint64(0)
+    for j in range(8):
+        w |= np.uint64(buf[q + np.uint64(j)]) << np.uint64(8 * j)
+    return w
+
+
+@_jit
+def _digit_run(w):
+    """(count, value) of the decimal digits that begin the little-endian word ``w``; count 8
+    when all eight are."""
+    w ^= _ZEROS
+    # A byte is a digit when it is below 10 once '0' is taken off: then its top bit stays clear.
+    stop = (((w & _LOW7) + _TO_TOP) | w) & _TOPS
+    # No branches: the counts vary from number to number, and a mispredicted branch costs more
+    # than the arithmetic. trailing_zeros(0) is 64.
+    n = np.int64(trailing_zeros(stop)) >> 3
+    # The digits to the top, zeros below them (a shift of 64, for no digits, in two halves: one
+    # shift of 64 is undefined); then pairs, quads and the eight at once.
+    s = np.uint64(64 - 8 * n)
+    w = (w << (s >> _ONE)) << (s - (s >> _ONE))
+    w = w * np.uint64(10) + (w >> _S8)
+    w = ((w & _PAIRS) * np.uint64(100 + (1000000 << 32)) + ((w >> _S16) & _PAIRS) * np.uint64(1 + (10000 << 32)))
+    return n, np.int64(w >> _S32)
+
+
+@_inline
+def _plain_number(buf, p, e):
+    """A number at ``p`` of the plain form ``-?D+(.D+)?``, eight digits a step: (end, value,
+    code) as :func:`_number` has them when code is 1 or 2 (at most 15 digits in all: exact as
+    an integer) or 3 (up to 15 before and 15 after the point: finite, value not computed);
+    code 0 for any other form, valid or not, which is the full scan's to read. Reads up to 40
+    bytes past ``p`` whatever ``e`` is."""
+    neg = buf[p] == 45
+    q = p + 1 if neg else p
+    first = buf[q]
+    high = _load8(buf, q + 8)
+    n, m = _digit_run(_load8(buf, q))
+    # Branches that go the same way for a field event after event are cheap.
+    if n == 8:
+        n2, m2 = _digit_run(high)
+        m = m * _POW10_INT[n2] + m2
+        n += n2
+    r = q + n
+    dot = buf[r] == 46
+    low, high = _load8(buf, r + 1), _load8(buf, r + 9)
+    f = fm = 0
+    if dot:
+        f, fm = _digit_run(low)
+        if f == 8:
+            f2, fm2 = _digit_run(high)
+            fm = fm * _POW10_INT[f2] + fm2
+            f += f2
+    end = r + 1 + f if dot else r
+    after = buf[end]
+    # A leading zero ends the integer part (JSON's grammar, which _number keeps); digits past
+    # e were read, so the number must end by e; an exponent is _number's.
+    ok = 0 < n < 16 and f < 16 and (n == 1 or first != 48) and (f > 0 or not dot)
+    if not ok or end > e or after == 101 or after == 69:
+        return end, 0.0, 0
+    if n + f > 15:
+        return end, 0.0, 3
+    # The same division as _number's: m below 10**15, so exact, and 10**f exact.
+    v = float(m * _POW10_INT[f] + fm) / _POW10[f]
+    # Times -1.0 is negation, bit for bit; a table, not a branch, as signs vary.
+    return end, v * _SIGN[np.int64(neg & (dot | (m != 0)))], (2 if dot else 1)
 
 
 @_inline
@@ -302,48 +424,246 @@ def _find(h, scratch64, nwords, slots, hashes, store, store_off):
     return i, -1
 
 
+@_inline
+def _note(toks, ntok, s, e, kind, col):
+    """Note the value token ``buf[s:e]`` as a template slot; counting on past the capacity
+    (the tokens past it all go to the last row) marks the event as too large for a template."""
+    j = min(ntok, toks.shape[0] - 1)
+    toks[j, 0] = s
+    toks[j, 1] = e
+    toks[j, 2] = kind
+    toks[j, 3] = col
+    return ntok + 1
+
+
+@_inline
+def _slot_kind(k, t):
+    """The slot kind of a top-level value of key ``k`` and type ``t`` that the scan accepted;
+    0 when the value is part of the template's bytes (model and version are in the shape,
+    true, false and null fix the type by themselves)."""
+    if t == T_FLOAT:
+        return S_NUM if k == K_PREDICTION or k == K_SCORE else S_ANY_NUM
+    if t != T_STR or k == K_MODEL or k == K_VERSION:
+        return 0
+    if k == K_EVENT_ID:
+        return S_ID
+    return S_TS if k == K_TIMESTAMP else S_STR
+
+
 @_jit
-def _features(buf, p, e, vals, cur, names_s, names_e, types, is_int):
-    """A flat object of scalars at ``p`` (just after its brace): (end, count) or (-1, 0).
-    Values go to ``vals[cur:]``; exact numbers only."""
+def _features(buf, p, e, vals, cur, names_s, names_e, types, is_int, toks, ntok):
+    """A flat object of scalars at ``p`` (just after its brace): (end, count, tokens) or
+    (-1, 0, 0). Values go to ``vals[cur:]``; exact numbers only. Numbers and strings are noted
+    in ``toks`` as template slots."""
     n = 0
     p = _ws(buf, p, e)
     if p < e and buf[p] == 125:
-        return p + 1, 0
+        return p + 1, 0, ntok
     while True:
         if p >= e or buf[p] != 34 or n >= names_s.shape[0] or cur + n + 2 >= vals.shape[0]:
-            return -1, 0
+            return -1, 0, 0
         q = _string_end(buf, p + 1, e)
         if q < 0:
-            return -1, 0
+            return -1, 0, 0
         names_s[n] = p + 1
         names_e[n] = q
         p = _ws(buf, q + 1, e)
         if p >= e or buf[p] != 58:
-            return -1, 0
+            return -1, 0, 0
         p = _ws(buf, p + 1, e)
         if p >= e:
-            return -1, 0
+            return -1, 0, 0
+        vs = p
         p, t, v, code = _scalar(buf, p, e)
         if t == 0 or code == 3:
-            return -1, 0
+            return -1, 0, 0
         types[n] = t
         is_int[n] = code == 1
         vals[cur + n] = v
+        if t == T_FLOAT or t == T_STR:
+            ntok = _note(toks, ntok, vs, p, S_NUM if t == T_FLOAT else S_STR, n)
         n += 1
         p = _ws(buf, p, e)
         if p >= e:
-            return -1, 0
+            return -1, 0, 0
         if buf[p] == 125:
-            return p + 1, n
+            return p + 1, n, ntok
         if buf[p] != 44:
-            return -1, 0
+            return -1, 0, 0
         p = _ws(buf, p + 1, e)
 
 
+@_inline
+def _victim(sid, meta, tstate):
+    """Where a template of shape ``sid`` goes, or -1 (see :func:`_remember`)."""
+    count = tstate[T_COUNT]
+    own = oldest = -1
+    for u in range(count):
+        if meta[u, M_SID] == sid:
+            own = u
+        if oldest < 0 or meta[u, M_USED] < meta[oldest, M_USED]:
+            oldest = u
+    if own < 0 and count < meta.shape[0]:
+        return count
+    t = own if own >= 0 else oldest
+    return t if tstate[T_CLOCK] - meta[t, M_USED] >= IDLE else -1
+
+
 @_jit
-def scan(buf, off, start, prediction, max_bytes, hash_mask, first_new,
-         slots, hashes, store, store_off, slow, state, status, ids, vstart, vals, scratch64):
+def _remember(buf, s, e, toks, ntok, sid, nfeat, prediction, lit, seg, kind, col, meta, tstate):
+    """Keep event ``buf[s:e]`` (of shape ``sid``, its value tokens in ``toks``) as a template:
+    in a free place, else in place of the shape's own template or the least recently matched
+    one, if that is idle. A template in use stays: events of a shape in ever new layouts, or
+    more shapes taking turns than there are templates, would otherwise only replace templates."""
+    size = e - s
+    for j in range(ntok):
+        size -= toks[j, 1] - toks[j, 0]
+    if size > TEMPLATE_BYTES:
+        return
+    t = _victim(sid, meta, tstate)
+    if t < 0:
+        return
+    if t == tstate[T_COUNT]:
+        tstate[T_COUNT] = t + 1
+    row = t * TEMPLATE_BYTES
+    a = 0
+    p = s
+    for j in range(ntok + 1):
+        q = toks[j, 0] if j < ntok else e
+        for m in range(p, q):
+            lit[row + a] = buf[m]
+            a += 1
+        seg[t, j] = a
+        if j < ntok:
+            kind[t, j] = toks[j, 2]
+            # Prediction and score come after the features, whose count is known only now.
+            c = toks[j, 3]
+            col[t, j] = c if c >= 0 else nfeat - 1 - c
+            p = toks[j, 1]
+    meta[t, M_SLOTS] = ntok
+    meta[t, M_SID] = sid
+    meta[t, M_NFEAT] = nfeat
+    meta[t, M_PRED] = prediction
+    meta[t, M_USED] = tstate[T_CLOCK]
+    meta[t, M_KEY] = _model_key(buf, s, e)
+
+
+@_inline
+def _same(buf, p, lit, a, n):
+    """Whether ``buf[p:p+n]`` equals ``lit[a:a+n]``, a word at a time: both are read up to 7
+    bytes past."""
+    d = np.uint64(0)
+    x = 0
+    while x + 8 <= n:
+        d |= _load8(buf, p + x) ^ _load8(lit, a + x)
+        x += 8
+    if x < n:
+        d |= (_load8(buf, p + x) ^ _load8(lit, a + x)) & ((_ONE << np.uint64(8 * (n - x))) - _ONE)
+    return d == 0
+
+
+@_jit
+def _match(buf, s, e, t, lit, seg, kind, col, nslots, vals, cur):
+    """Whether ``buf[s:e]`` is template ``t``: its bytes between the slots, and in each slot a
+    value the full scan accepts there. Numbers of exact slots go to ``vals[cur + column]``.
+    Reads up to 40 bytes past ``e``."""
+    p = s
+    row = t * TEMPLATE_BYTES
+    a = 0
+    for j in range(nslots + 1):
+        n = seg[t, j] - a
+        if p + n > e or not _same(buf, p, lit, row + a, n):
+            return False
+        p += n
+        a += n
+        if j == nslots:
+            return p == e
+        if p >= e:
+            return False
+        k = kind[t, j]
+        if k == S_NUM or k == S_ANY_NUM:
+            # A number of another form, or one not exact, is left to the full scan.
+            p, v, code = _plain_number(buf, p, e)
+            if code == 0 or (k == S_NUM and code == 3):
+                return False
+            if k == S_NUM:
+                vals[cur + col[t, j]] = v
+        else:
+            if buf[p] != 34:
+                return False
+            q = _string_end(buf, p + 1, e)
+            if q < 0 or (k == S_ID and q == p + 1) or (k == S_TS and not _timestamp(buf, p + 1, q)):
+                return False
+            p = q + 1
+    return False
+
+
+@_inline
+def _fits(buf, s, e, t, prediction, width, vals, cur, lit, seg, kind, col, meta):
+    """Whether event ``buf[s:e]`` is template ``t``, with the values of its columns in ``vals[cur:]``."""
+    nfeat = meta[t, M_NFEAT]
+    # The full scan's capacity limits, so a template never takes what the scan would refuse.
+    if meta[t, M_PRED] != prediction or nfeat > width or cur + nfeat + 2 > vals.shape[0]:
+        return False
+    for j in range(nfeat + 2):
+        vals[cur + j] = np.nan  # strings, bools, nulls and absent outputs
+    return _match(buf, s, e, t, lit, seg, kind, col, meta[t, M_SLOTS], vals, cur)
+
+
+@_jit
+def _before_quote(w):
+    """Word ``w`` with its bytes from the first double quote on cleared."""
+    x = w ^ _QUOTES
+    # The lowest zero byte of x (a quote of w) is found exactly by this test.
+    z = (x - _ONES) & ~x & _TOPS
+    keep = np.uint64(trailing_zeros(z)) & ~np.uint64(7)  # 64 when there is no quote
+    return w if keep == 64 else w & ((_ONE << keep) - _ONE)
+
+
+@_jit
+def _model_key(buf, s, e):
+    """A number naming the model of event ``buf[s:e]``, to pick the templates worth matching:
+    from the first 16 bytes of the string after the first '"model":' in the first bytes of the
+    event; 0 when there is none. Only a hint: a template is matched in full whatever the key."""
+    end = min(e, s + KEY_SPAN)
+    for p in range(s, end):
+        if _load8(buf, p) == _MODEL_TAG and buf[p + 8] == 34:
+            head = _before_quote(_load8(buf, p + 9))
+            tail = _before_quote(_load8(buf, p + 17)) if head >> np.uint64(56) != 0 else np.uint64(0)
+            return np.int64(((head * _M1) ^ tail) >> _ONE) + 1
+    return 0
+
+
+@_jit
+def _lookup(buf, s, e, prediction, width, vals, cur, lit, seg, kind, col, meta, tstate):
+    """The template event ``buf[s:e]`` matches, or -1: trying only those of its model key."""
+    tstate[T_CLOCK] += 1
+    key = _model_key(buf, s, e)
+    for t in range(tstate[T_COUNT]):
+        if meta[t, M_KEY] == key and _fits(buf, s, e, t, prediction, width, vals, cur, lit, seg, kind, col, meta):
+            meta[t, M_USED] = tstate[T_CLOCK]
+            return t
+    return -1
+
+
+@_inline
+def _emit(i, sid, cur, nfeat, first_new, slow, status, ids, vstart, state):
+    """Message ``i`` is of shape ``sid`` with its columns at ``vals[cur:]``."""
+    if sid >= first_new:
+        status[i] = NEW
+    elif slow[sid]:
+        return
+    else:
+        status[i] = FAST
+    ids[i] = sid
+    vstart[i] = cur
+    state[2] = cur + nfeat + 2
+
+
+@_jit
+def scan(buf, off, start, prediction, max_bytes, hash_mask, first_new, slots, hashes, store, store_off, slow,
+         state, status, ids, vstart, vals, scratch64, lit, seg, kind, col, meta, tstate,
+         names_s, names_e, types, is_int, toks):
     """Scan messages ``start..`` of the batch (message i is ``buf[off[i]:off[i+1]]``).
 
     Per message: ``status`` FAST (a known shape), NEW (a shape first seen in this batch: id
@@ -351,21 +671,27 @@ def scan(buf, off, start, prediction, max_bytes, hash_mask, first_new,
     values at ``vals[vstart[i]:]``. New shapes are added to the table (``slots``, ``hashes``,
     canonical words in ``store`` at ``store_off``); ``state`` holds [shapes, words used, values
     used]. Returns the message it stopped at: ``len(off) - 1`` when done, less when the table
-    is full (the caller grows it and calls again from there)."""
+    is full (the caller grows it and calls again from there). Templates (``lit``, ``seg``,
+    ``kind``, ``col``, ``meta``, ``tstate``: see :func:`_remember`) are tried first. The
+    rest are work arrays: feature names' bounds and types of a message (``width`` features),
+    its value tokens."""
     n = off.shape[0] - 1
     nan = np.nan
     scratch8 = scratch64.view(np.uint8)
-    width = scratch8.shape[0] // 4
-    names_s = np.empty(width, np.int64)
-    names_e = np.empty(width, np.int64)
-    types = np.empty(width + 2, np.uint8)
-    is_int = np.empty(width + 2, np.bool_)
+    width = names_s.shape[0]
+    size = buf.shape[0]
     for i in range(start, n):
         status[i] = SLOW
         s, e = off[i], off[i + 1]
         if e - s > max_bytes:
             continue
         cur = state[2]
+        # Templates read words past the message: pack() pads the batch for them.
+        room = e + 64 <= size
+        t = _lookup(buf, s, e, prediction, width, vals, cur, lit, seg, kind, col, meta, tstate) if room else -1
+        if t >= 0:
+            _emit(i, meta[t, M_SID], cur, meta[t, M_NFEAT], first_new, slow, status, ids, vstart, state)
+            continue
         p = _ws(buf, s, e)
         if p >= e or buf[p] != 123:
             continue
@@ -375,6 +701,7 @@ def scan(buf, off, start, prediction, max_bytes, hash_mask, first_new,
         fallback = False
         lenient = False  # a number read only as "finite": fine for msgspec, not checked for orjson
         nfeat = 0
+        ntok = np.int64(0)  # not the literal 0: _features would be compiled for that type too
         pred_t, pred_v, pred_int = T_NONE, nan, False
         score_t, score_v, score_int = T_NONE, nan, False
         ok = p < e and buf[p] != 125
@@ -399,7 +726,7 @@ def scan(buf, off, start, prediction, max_bytes, hash_mask, first_new,
             if p >= e:
                 break
             if k == K_FEATURES and buf[p] == 123:
-                p, nfeat = _features(buf, p + 1, e, vals, cur, names_s, names_e, types, is_int)
+                p, nfeat, ntok = _features(buf, p + 1, e, vals, cur, names_s, names_e, types, is_int, toks, ntok)
                 if p < 0:
                     break
             else:
@@ -435,6 +762,9 @@ def scan(buf, off, start, prediction, max_bytes, hash_mask, first_new,
                     if t == T_STR or t == T_BOOL or code == 3:
                         break
                     score_t, score_v, score_int = t, v, code == 1
+                slot = _slot_kind(k, t)
+                if slot:
+                    ntok = _note(toks, ntok, vs, p, slot, -1 if k == K_PREDICTION else -2)
             p = _ws(buf, p, e)
             if p >= e:
                 break
@@ -464,6 +794,10 @@ def scan(buf, off, start, prediction, max_bytes, hash_mask, first_new,
         nwords = _canonical(buf, scratch8, model_s, model_e, ver_s, ver_e, names_s, names_e, types, nfeat)
         h = _hash(scratch64, nwords) & hash_mask
         slot, sid = _find(h, scratch64, nwords, slots, hashes, store, store_off)
+        # A template only for a shape seen before: events that are each of a new shape (keys
+        # that keep changing) would only churn the templates.
+        if sid >= 0 and not fallback and ntok < toks.shape[0] and room:
+            _remember(buf, s, e, toks, ntok, sid, nfeat, prediction, lit, seg, kind, col, meta, tstate)
         if sid < 0:
             sid = state[0]
             used = state[1]
@@ -477,15 +811,7 @@ def scan(buf, off, start, prediction, max_bytes, hash_mask, first_new,
             slots[slot] = sid + 1
             state[0] = sid + 1
             state[1] = used + nwords
-        if sid >= first_new:
-            status[i] = NEW
-        elif slow[sid]:
-            continue
-        else:
-            status[i] = FAST
-        ids[i] = sid
-        vstart[i] = cur
-        state[2] = cur + nfeat + 2
+        _emit(i, sid, cur, nfeat, first_new, slow, status, ids, vstart, state)
     return n
 
 
@@ -560,6 +886,13 @@ class ShapeTable:
         self.sel_off = np.zeros(17, dtype=np.int64)
         self.sel_col = np.zeros(64, dtype=np.int64)
         self.sel_series = np.zeros(64, dtype=np.int64)
+        # Templates of recent events (see scan's module docstring), each naming a shape id: they go with the ids.
+        self.lit = np.zeros(MAX_TEMPLATES * TEMPLATE_BYTES + 8, dtype=np.uint8)
+        self.seg = np.zeros((MAX_TEMPLATES, TEMPLATE_SLOTS + 1), dtype=np.int64)
+        self.kind = np.zeros((MAX_TEMPLATES, TEMPLATE_SLOTS), dtype=np.int8)
+        self.col = np.zeros((MAX_TEMPLATES, TEMPLATE_SLOTS), dtype=np.int64)
+        self.meta = np.zeros((MAX_TEMPLATES, 6), dtype=np.int64)
+        self.tstate = np.zeros(2, dtype=np.int64)
         #: ids resolved so far (``0..resolved-1``)
         self.resolved = 0
 
@@ -576,12 +909,19 @@ class ShapeTable:
         vals = np.empty(buf.size // 4 + 2 * n + 8, dtype=np.float64)
         longest = int(np.diff(off).max()) if n else 0
         scratch = np.empty((min(longest, max_bytes) + 64) // 8 + 8, dtype=np.uint64)
+        # Work arrays of the scan (it allocates none): names and types of features, tokens.
+        width = scratch.size * 2
+        names_s, names_e = np.empty(width, np.int64), np.empty(width, np.int64)
+        types, is_int = np.empty(width + 2, np.uint8), np.empty(width + 2, np.bool_)
+        toks = np.empty((TEMPLATE_SLOTS + 1, 4), np.int64)
         self.state[2] = 0
         first_new = int(self.state[0])
         i = 0
         while True:
             i = scan(buf, off, i, prediction, max_bytes, self.hash_mask, first_new, self.slots, self.hashes,
-                     self.store, self.store_off, self.slow, self.state, status, ids, vstart, vals, scratch)
+                     self.store, self.store_off, self.slow, self.state, status, ids, vstart, vals, scratch,
+                     self.lit, self.seg, self.kind, self.col, self.meta, self.tstate,
+                     names_s, names_e, types, is_int, toks)
             if i == n:
                 return status, ids, vstart, vals
             self._grow(scratch.size)
@@ -639,19 +979,26 @@ def _grown(a: np.ndarray, size: int) -> np.ndarray:
 def warm_up() -> None:
     """Compile or load the scanner before the first batch waits on it."""
     table = ShapeTable()
-    buf, off = pack([b'{"event_id":"e","model":"m","prediction":1,"features":{"a":1.5}}'])
+    # The second event leaves a template, the third matches it.
+    buf, off = pack([b'{"event_id":"e","model":"m","prediction":1,"features":{"a":1.5}}'] * 3)
     status, ids, vstart, vals = table.scan(buf, off, True, 1 << 20)
     table.resolve(0, np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
-    table.gather(status, ids, vstart, vals, np.zeros(1, dtype=np.int64))
+    table.gather(status, ids, vstart, vals, np.arange(3, dtype=np.int64))
+    rehash(table.hashes, len(table), np.zeros(4 * table.slots.size, dtype=np.int64))  # a table that grows
+
+
+#: the scanner's template path reads words up to 64 bytes past a message
+_PAD = bytes(64)
 
 
 def pack(values: list) -> tuple[np.ndarray, np.ndarray]:
-    """The messages as one byte buffer and the offsets of each (a null value is empty)."""
+    """The messages as one byte buffer and the offsets of each (a null value is empty); the
+    buffer goes on past the last message, as the scanner's templates need (see :func:`scan`)."""
     try:
-        joined = b"".join(values)
+        joined = b"".join([*values, _PAD])
     except TypeError:
         values = [b"" if v is None else v for v in values]
-        joined = b"".join(values)
+        joined = b"".join([*values, _PAD])
     off = np.zeros(len(values) + 1, dtype=np.int64)
     np.cumsum(np.fromiter(map(len, values), dtype=np.int64, count=len(values)), out=off[1:])
     return np.frombuffer(joined, dtype=np.uint8), off

@@ -346,3 +346,229 @@ def test_forgotten_shapes_resolve_again():
         reference.forget_shapes()
         fast.forget_shapes()
     assert len(fast._table) == 1, "cleared, then the one shape again"
+
+
+# -- templates: events of a few layouts, matched without the full scan -----------------------
+
+# Four layouts, as four producers would write them: model, version, key order, spacing, and
+# the type of each value (features in order, then timestamp, prediction, score).
+LAYOUTS = [
+    ("m", "v1", ["event_id", "model", "model_version", "timestamp", "features", "prediction"], "",
+     {"x0": "num", "x1": "num", "x2": "str"}, "num", "num", None),
+    ("m2", "v1", ["model", "event_id", "features", "prediction", "score", "timestamp"], "",
+     {"a": "num", "b": "bool"}, "time", "str", "num"),
+    ("mv", "1", ["event_id", "timestamp", "model", "model_version", "prediction", "features"], " ",
+     {"x0": "num"}, "null", "bool", None),
+    ("m", "v2", ["features", "event_id", "model", "model_version", "prediction", "score"], "",
+     {"x0": "num", "x1": "null", "x2": "num"}, None, "num", "null"),
+]
+GOOD = {"num": exact_number_text, "str": plain_string, "bool": st.sampled_from(["true", "false"]),
+        "null": st.just("null"), "time": good_timestamps, "id": plain_text.filter(bool).map(quoted)}
+# A value of another type than the layout's (a number becoming a string or null), or not valid.
+other_value = st.one_of(number_text, string_text, literal_text, nested_text,
+                        st.sampled_from(['""', "{}", '"2024-05-01T12:00:00"', "1e23", "-0"]))
+
+
+@st.composite
+def layout_event(draw):
+    """An event of one of the LAYOUTS, its values drawn; now and then one value of another type,
+    a byte of the text changed (in a literal part or a value), the text cut short, keys added
+    after the layout's last one or a space added."""
+    model, version, order, pad, features, timestamp, prediction, score = draw(st.sampled_from(LAYOUTS))
+    kinds = {"event_id": "id", "timestamp": timestamp, "prediction": prediction, "score": score,
+             **{f"features.{n}": k for n, k in features.items()}}
+    odd = draw(st.sampled_from([None] * 4 + list(kinds)))
+    value = {slot: draw(other_value if slot == odd else GOOD[kind]) for slot, kind in kinds.items() if kind}
+    sep, colon = "," + pad, ":" + pad
+    members = []
+    for key in order:
+        if key == "model" or key == "model_version":
+            text = quoted(model if key == "model" else version)
+        elif key == "features":
+            text = "{" + sep.join(f'"{n}"{colon}{value["features." + n]}' for n in features) + "}"
+        elif key in value:
+            text = value[key]
+        else:
+            continue
+        members.append(f'"{key}"{colon}{text}')
+    text = ("{" + sep.join(members) + "}").encode()
+    cut = draw(st.sampled_from(["none"] * 10 + ["flip", "truncate", "extra", "extra", "space"]))
+    if cut == "flip":
+        i = draw(st.integers(0, len(text) - 1))
+        byte = draw(st.one_of(st.sampled_from(b'0123456789-.eE",:{} x\\'), st.integers(0, 255)))
+        text = text[:i] + bytes([byte]) + text[i + 1:]
+    elif cut == "truncate":
+        text = text[:draw(st.integers(0, len(text) - 1))]
+    elif cut == "extra":
+        key = draw(st.sampled_from(["extra", "score", "event_id", "features", "x0"]))
+        text = text[:-1] + f',"{key}":{draw(st.one_of(good_scalar, nested_text))}}}'.encode()
+    elif cut == "space":
+        i = draw(st.integers(1, len(text) - 1))
+        text = text[:i] + b" " + text[i:]
+    return text
+
+
+def scan_each_alone(batches: list, kind) -> list:
+    """(slow, id, values) of every message, each scanned by the full scan (no templates left
+    for it), the shape ids counting up as in one table."""
+    table = sc.ShapeTable()
+    out = []
+    for text in (t for batch in batches for t in batch):
+        table.tstate[sc.T_COUNT] = 0
+        buf, off = sc.pack([text])
+        status, ids, vstart, vals = table.scan(buf, off, kind == dec.PREDICTION, 10_000)
+        out.append(read_back(table, status, ids, vstart, vals, 0))
+    return out
+
+
+def read_back(table, status, ids, vstart, vals, k):
+    if status[k] == sc.SLOW:
+        return (True, None, None)
+    width = len(sc.decode_canonical(table.canonical(ids[k]))[2]) + 2
+    return (False, int(ids[k]), vals[vstart[k]:vstart[k] + width].view(np.int64).tolist())
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.lists(layout_event(), max_size=30), min_size=1, max_size=4),
+       st.sampled_from([dec.PREDICTION, dec.FEATURE]))
+def test_templates_give_what_the_full_scan_gives(batches, kind):
+    table = sc.ShapeTable()
+    got = []
+    for batch in batches:
+        buf, off = sc.pack(batch)
+        status, ids, vstart, vals = table.scan(buf, off, kind == dec.PREDICTION, 10_000)
+        got += [read_back(table, status, ids, vstart, vals, k) for k in range(len(batch))]
+    assert got == scan_each_alone(batches, kind)
+    assert table.tstate[sc.T_COUNT] <= sc.MAX_TEMPLATES
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(layout_event(), max_size=30), min_size=1, max_size=3),
+       st.sampled_from([dec.PREDICTION, dec.FEATURE]), st.sampled_from([10_000, 3]))
+def test_templated_batches_give_what_messages_one_by_one_give(batches, kind, budget):
+    reference, fast = router(kind, budget), router(kind, budget)
+    first = 0
+    for batch in batches:
+        want = one_by_one(reference, batch, first)
+        got = fast.add_batch(batch, np.arange(first, first + len(batch)))
+        assert [(k, e.reason, e.message) for k, e in got] == want
+        assert fast.counts == reference.counts
+        assert bits(fast.flush()) == bits(reference.flush())
+        first += len(batch)
+
+
+def templated(text: str, timestamp: str | None = None) -> bytes:
+    """An event with ``text`` as its feature and (unless given) its timestamp."""
+    return b'{"event_id":"a","model":"m","timestamp":%s,"features":{"a":%s},"prediction":1}' % (
+        (text if timestamp is None else timestamp).encode(), text.encode())
+
+
+def read_templated(text: str):
+    """The feature value of an event in a slot of a template of its layout: None if not FAST."""
+    table = sc.ShapeTable()
+    buf, off = sc.pack([templated("1"), templated("2.5"), templated(text)])
+    status, ids, vstart, vals = table.scan(buf, off, True, 10_000)
+    assert table.tstate[sc.T_COUNT] == 1
+    return None if status[2] == sc.SLOW else vals[vstart[2]]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.one_of(st.integers(0, 2**53 - 1), st.integers(0, 10**16)), st.integers(0, 17), st.booleans(),
+       st.sampled_from(["", "", "e5", "E-3", "e+22", "x"]))
+def test_numbers_in_template_slots_are_read_as_the_full_scan_reads_them(m, point, negative, tail):
+    digits = str(m).rjust(point + 1, "0")
+    text = ("-" if negative else "") + digits[:len(digits) - point]
+    text += ("." + digits[len(digits) - point:] if point else "") + tail
+    got = read_templated(text)
+    want = read_number(text)
+    assert (got is None) == (want is None), text
+    if got is not None:
+        assert np.float64(got).view(np.int64) == np.float64(want).view(np.int64), text
+
+
+@pytest.mark.parametrize("text", [
+    "0", "-0", "-0.0", "0.5", "-0.000001", "123456789012345", "1234567890123456", "12345678.12345678",
+    "9007199254740991", "1.7e9", "01", "1.", ".5", "-", "+1", "1e", "0x10", "1.5.5", "--1", "1e400",
+])
+def test_edge_numbers_in_template_slots_are_read_as_the_full_scan_reads_them(text):
+    got, want = read_templated(text), read_number(text)
+    assert (got is None) == (want is None), text
+    if got is not None:
+        assert np.float64(got).view(np.int64) == np.float64(want).view(np.int64), text
+
+
+def slotted(**fields) -> bytes:
+    values = {"event_id": '"a"', "timestamp": "1", "x": "1", "prediction": "1", "score": "null", **fields}
+    return ('{{"event_id":{event_id},"model":"m","timestamp":{timestamp},"features":{{"x":{x}}},'
+            '"prediction":{prediction},"score":{score}}}').format(**values).encode()
+
+
+@pytest.mark.parametrize("field, value", [
+    ("event_id", '""'), ("event_id", "1"), ("event_id", '"a\\"b"'), ("event_id", '"\x01"'),
+    ("timestamp", '"2024-05-01T12:00:00Z"'), ("timestamp", '"2024-05-01T12:00:00"'),
+    ("timestamp", '"2023-02-29T00:00:00Z"'),
+    ("timestamp", "1e23"), ("timestamp", "1e400"), ("timestamp", "true"), ("timestamp", "null"),
+    ("x", '""'), ("x", "1e23"), ("x", "9007199254740993"), ("x", "-0"), ("x", "true"), ("x", "[1]"),
+    ("prediction", '""'), ("prediction", "null"), ("prediction", "1e23"), ("prediction", "false"),
+    ("score", "1"), ("score", "1e23"), ("score", '"s"'), ("score", "true"),
+])
+def test_each_slot_checks_its_value_as_the_full_scan_does(field, value):
+    # Templates with each slot a number, a string and null where the field can be.
+    for other in ("1", '"2024-05-01T12:00:00Z"' if field == "timestamp" else '"a"', "null"):
+        table = sc.ShapeTable()
+        base = slotted(**{field: other})
+        buf, off = sc.pack([base, base, slotted(**{field: value})])
+        status, ids, vstart, vals = table.scan(buf, off, True, 10_000)
+        alone = sc.ShapeTable()
+        alone.scan(*sc.pack([base]), True, 10_000)
+        want_status, _, want_id, want_vals = scan_one(slotted(**{field: value}), table=alone)
+        assert (status[2] == sc.SLOW) == (want_status == sc.SLOW), (field, value, other)
+        if status[2] != sc.SLOW:
+            assert ids[2] == want_id
+            assert vals[vstart[2]:vstart[2] + 3].view(np.int64).tolist() == want_vals[:3].view(np.int64).tolist()
+
+
+def test_a_slot_whose_type_changes_takes_the_full_scan_and_its_own_shape():
+    events = [templated(v, "1") for v in ["1", "2", "3", '"x"', "null", "4"]]
+    table = sc.ShapeTable()
+    buf, off = sc.pack(events)
+    status, ids, vstart, vals = table.scan(buf, off, True, 10_000)
+    assert (status != sc.SLOW).all()
+    assert ids.tolist() == [0, 0, 0, 1, 2, 0]
+    assert sc.decode_canonical(table.canonical(1))[3][0] is str
+    assert sc.decode_canonical(table.canonical(2))[3][0] is type(None)
+    assert vals[vstart[5]] == 4.0
+
+
+def test_a_template_prefix_with_more_keys_after_it_is_the_full_scan_s():
+    base = b'{"event_id":"a","model":"m","features":{"a":1},"prediction":1}'
+    events = [base, base, base[:-1] + b',"extra":1}', base[:-1] + b',"prediction":2}', base[:-1], base + b" x"]
+    table = sc.ShapeTable()
+    buf, off = sc.pack(events)
+    status, ids, _, _ = table.scan(buf, off, True, 10_000)
+    assert status.tolist() == [sc.NEW, sc.NEW, sc.NEW, sc.SLOW, sc.SLOW, sc.SLOW]
+    assert ids[:3].tolist() == [0, 0, 0]
+
+
+def test_templates_are_bounded_and_cleared_with_the_table():
+    table = sc.ShapeTable()
+    batch = [valid_event(i, f"model-{i % 40}") for i in range(400)]
+    for _ in range(2):
+        buf, off = sc.pack(batch)
+        status, _, _, _ = table.scan(buf, off, True, 10_000)
+        assert (status != sc.SLOW).all()
+    assert table.tstate[sc.T_COUNT] == sc.MAX_TEMPLATES
+    table.clear()
+    assert table.tstate[sc.T_COUNT] == 0 and len(table) == 0
+    buf, off = sc.pack(batch[:3])
+    status, ids, _, _ = table.scan(buf, off, True, 10_000)
+    assert ids.tolist() == [0, 1, 2]
+
+
+def test_models_taking_turns_each_keep_a_template():
+    batch = [valid_event(i, f"model-{i % 4}") for i in range(40)]
+    table = sc.ShapeTable()
+    buf, off = sc.pack(batch)
+    table.scan(buf, off, True, 10_000)
+    assert table.tstate[sc.T_COUNT] == 4
+    assert sorted(table.meta[:4, sc.M_SID].tolist()) == [0, 1, 2, 3]
