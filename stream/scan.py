@@ -83,8 +83,9 @@ IDLE = 16 * MAX_TEMPLATES
 # Columns of a template's row in ``meta``: slot count, shape id, feature count, prediction
 # flag of the scan that made it, last use (clock), model key (see _model_key).
 M_SLOTS, M_SID, M_NFEAT, M_PRED, M_USED, M_KEY = range(6)
-# ``tstate``: templates in use, the clock (events looked up).
-T_COUNT, T_CLOCK = range(2)
+# ``tstate``: templates in use, the clock (events looked up), the model key of the last event
+# looked up (which a template of that event takes).
+T_COUNT, T_CLOCK, T_KEY = range(3)
 #: how far into an event its model key is looked for
 KEY_SPAN = 128
 
@@ -511,10 +512,11 @@ def _victim(sid, meta, tstate):
 
 @_jit
 def _remember(buf, s, e, toks, ntok, sid, nfeat, prediction, lit, seg, kind, col, meta, tstate):
-    """Keep event ``buf[s:e]`` (of shape ``sid``, its value tokens in ``toks``) as a template:
-    in a free place, else in place of the shape's own template or the least recently matched
-    one, if that is idle. A template in use stays: events of a shape in ever new layouts, or
-    more shapes taking turns than there are templates, would otherwise only replace templates."""
+    """Keep event ``buf[s:e]`` (of shape ``sid``, its value tokens in ``toks``, just looked up
+    by :func:`_lookup`) as a template: in a free place, else in place of the shape's own
+    template or the least recently matched one, if that is idle. A template in use stays:
+    events of a shape in ever new layouts, or more shapes taking turns than there are
+    templates, would otherwise only replace templates."""
     size = e - s
     for j in range(ntok):
         size -= toks[j, 1] - toks[j, 0]
@@ -545,7 +547,7 @@ def _remember(buf, s, e, toks, ntok, sid, nfeat, prediction, lit, seg, kind, col
     meta[t, M_NFEAT] = nfeat
     meta[t, M_PRED] = prediction
     meta[t, M_USED] = tstate[T_CLOCK]
-    meta[t, M_KEY] = _model_key(buf, s, e)
+    meta[t, M_KEY] = tstate[T_KEY]
 
 
 @_inline
@@ -620,7 +622,7 @@ def _before_quote(w):
     return w if keep == 64 else w & ((_ONE << keep) - _ONE)
 
 
-@_jit
+@_inline
 def _model_key(buf, s, e):
     """A number naming the model of event ``buf[s:e]``, to pick the templates worth matching:
     from the first 16 bytes of the string after the first '"model":' in the first bytes of the
@@ -638,7 +640,7 @@ def _model_key(buf, s, e):
 def _lookup(buf, s, e, prediction, width, vals, cur, lit, seg, kind, col, meta, tstate):
     """The template event ``buf[s:e]`` matches, or -1: trying only those of its model key."""
     tstate[T_CLOCK] += 1
-    key = _model_key(buf, s, e)
+    key = tstate[T_KEY] = _model_key(buf, s, e)
     for t in range(tstate[T_COUNT]):
         if meta[t, M_KEY] == key and _fits(buf, s, e, t, prediction, width, vals, cur, lit, seg, kind, col, meta):
             meta[t, M_USED] = tstate[T_CLOCK]
@@ -892,7 +894,7 @@ class ShapeTable:
         self.kind = np.zeros((MAX_TEMPLATES, TEMPLATE_SLOTS), dtype=np.int8)
         self.col = np.zeros((MAX_TEMPLATES, TEMPLATE_SLOTS), dtype=np.int64)
         self.meta = np.zeros((MAX_TEMPLATES, 6), dtype=np.int64)
-        self.tstate = np.zeros(2, dtype=np.int64)
+        self.tstate = np.zeros(3, dtype=np.int64)
         #: ids resolved so far (``0..resolved-1``)
         self.resolved = 0
 
