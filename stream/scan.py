@@ -51,19 +51,20 @@ _POW10_INT = np.array([10**k for k in range(17)], dtype=np.int64)
 _DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 
 # Eight bytes at once: '0' in each byte, the low seven bits of each, 0x76 (a byte of ten or more
-# plus it reaches the top bit), the top bit of each; and the shifts of the eight-digit sum.
+# plus it reaches the top bit), the top bit of each; the shifts of the eight-digit sum; a one in
+# each byte and a quote in each, to find a quote.
 _ZEROS = np.uint64(0x3030303030303030)
 _LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
 _TO_TOP = np.uint64(0x7676767676767676)
 _TOPS = np.uint64(0x8080808080808080)
 _PAIRS = np.uint64(0x000000FF000000FF)
 _S8 = np.uint64(8)
-_ONE = np.uint64(1)
+_S16 = np.uint64(16)
 _ONES = np.uint64(0x0101010101010101)
 _QUOTES = np.uint64(0x2222222222222222)
+_ONE = np.uint64(1)
 #: '"model":' as a little-endian word
 _MODEL_TAG = np.uint64(int.from_bytes(b'"model":', "little"))
-_S16 = np.uint64(16)
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xBF58476D1CE4E5B9)
 _S29 = np.uint64(29)
@@ -250,29 +251,26 @@ def _plain_number(buf, p, e):
     bytes past ``p`` whatever ``e`` is."""
     neg = buf[p] == 45
     q = p + 1 if neg else p
-    first = buf[q]
-    high = _load8(buf, q + 8)
     n, m = _digit_run(_load8(buf, q))
     # Branches that go the same way for a field event after event are cheap.
     if n == 8:
-        n2, m2 = _digit_run(high)
+        n2, m2 = _digit_run(_load8(buf, q + 8))
         m = m * _POW10_INT[n2] + m2
         n += n2
     r = q + n
     dot = buf[r] == 46
-    low, high = _load8(buf, r + 1), _load8(buf, r + 9)
     f = fm = 0
     if dot:
-        f, fm = _digit_run(low)
+        f, fm = _digit_run(_load8(buf, r + 1))
         if f == 8:
-            f2, fm2 = _digit_run(high)
+            f2, fm2 = _digit_run(_load8(buf, r + 9))
             fm = fm * _POW10_INT[f2] + fm2
             f += f2
     end = r + 1 + f if dot else r
     after = buf[end]
     # A leading zero ends the integer part (JSON's grammar, which _number keeps); digits past
     # e were read, so the number must end by e; an exponent is _number's.
-    ok = 0 < n < 16 and f < 16 and (n == 1 or first != 48) and (f > 0 or not dot)
+    ok = 0 < n < 16 and f < 16 and (n == 1 or buf[q] != 48) and (f > 0 or not dot)
     if not ok or end > e or after == 101 or after == 69:
         return end, 0.0, 0
     if n + f > 15:
