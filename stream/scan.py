@@ -51,19 +51,20 @@ _POW10_INT = np.array([10**k for k in range(17)], dtype=np.int64)
 _DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 
 # Eight bytes at once: '0' in each byte, the low seven bits of each, 0x76 (a byte of ten or more
-# plus it reaches the top bit), the top bit of each; and the shifts of the eight-digit sum.
+# plus it reaches the top bit), the top bit of each; the shifts of the eight-digit sum; a one in
+# each byte and a quote in each, to find a quote.
 _ZEROS = np.uint64(0x3030303030303030)
 _LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
 _TO_TOP = np.uint64(0x7676767676767676)
 _TOPS = np.uint64(0x8080808080808080)
 _PAIRS = np.uint64(0x000000FF000000FF)
 _S8 = np.uint64(8)
-_ONE = np.uint64(1)
+_S16 = np.uint64(16)
 _ONES = np.uint64(0x0101010101010101)
 _QUOTES = np.uint64(0x2222222222222222)
+_ONE = np.uint64(1)
 #: '"model":' as a little-endian word
 _MODEL_TAG = np.uint64(int.from_bytes(b'"model":', "little"))
-_S16 = np.uint64(16)
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xBF58476D1CE4E5B9)
 _S29 = np.uint64(29)
@@ -83,8 +84,9 @@ IDLE = 16 * MAX_TEMPLATES
 # Columns of a template's row in ``meta``: slot count, shape id, feature count, prediction
 # flag of the scan that made it, last use (clock), model key (see _model_key).
 M_SLOTS, M_SID, M_NFEAT, M_PRED, M_USED, M_KEY = range(6)
-# ``tstate``: templates in use, the clock (events looked up).
-T_COUNT, T_CLOCK = range(2)
+# ``tstate``: templates in use, the clock (events looked up), the model key of the last event
+# looked up (which a template of that event takes).
+T_COUNT, T_CLOCK, T_KEY = range(3)
 #: how far into an event its model key is looked for
 KEY_SPAN = 128
 
@@ -249,29 +251,26 @@ def _plain_number(buf, p, e):
     bytes past ``p`` whatever ``e`` is."""
     neg = buf[p] == 45
     q = p + 1 if neg else p
-    first = buf[q]
-    high = _load8(buf, q + 8)
     n, m = _digit_run(_load8(buf, q))
     # Branches that go the same way for a field event after event are cheap.
     if n == 8:
-        n2, m2 = _digit_run(high)
+        n2, m2 = _digit_run(_load8(buf, q + 8))
         m = m * _POW10_INT[n2] + m2
         n += n2
     r = q + n
     dot = buf[r] == 46
-    low, high = _load8(buf, r + 1), _load8(buf, r + 9)
     f = fm = 0
     if dot:
-        f, fm = _digit_run(low)
+        f, fm = _digit_run(_load8(buf, r + 1))
         if f == 8:
-            f2, fm2 = _digit_run(high)
+            f2, fm2 = _digit_run(_load8(buf, r + 9))
             fm = fm * _POW10_INT[f2] + fm2
             f += f2
     end = r + 1 + f if dot else r
     after = buf[end]
     # A leading zero ends the integer part (JSON's grammar, which _number keeps); digits past
     # e were read, so the number must end by e; an exponent is _number's.
-    ok = 0 < n < 16 and f < 16 and (n == 1 or first != 48) and (f > 0 or not dot)
+    ok = 0 < n < 16 and f < 16 and (n == 1 or buf[q] != 48) and (f > 0 or not dot)
     if not ok or end > e or after == 101 or after == 69:
         return end, 0.0, 0
     if n + f > 15:
@@ -511,10 +510,11 @@ def _victim(sid, meta, tstate):
 
 @_jit
 def _remember(buf, s, e, toks, ntok, sid, nfeat, prediction, lit, seg, kind, col, meta, tstate):
-    """Keep event ``buf[s:e]`` (of shape ``sid``, its value tokens in ``toks``) as a template:
-    in a free place, else in place of the shape's own template or the least recently matched
-    one, if that is idle. A template in use stays: events of a shape in ever new layouts, or
-    more shapes taking turns than there are templates, would otherwise only replace templates."""
+    """Keep event ``buf[s:e]`` (of shape ``sid``, its value tokens in ``toks``, just looked up
+    by :func:`_lookup`) as a template: in a free place, else in place of the shape's own
+    template or the least recently matched one, if that is idle. A template in use stays:
+    events of a shape in ever new layouts, or more shapes taking turns than there are
+    templates, would otherwise only replace templates."""
     size = e - s
     for j in range(ntok):
         size -= toks[j, 1] - toks[j, 0]
@@ -545,7 +545,7 @@ def _remember(buf, s, e, toks, ntok, sid, nfeat, prediction, lit, seg, kind, col
     meta[t, M_NFEAT] = nfeat
     meta[t, M_PRED] = prediction
     meta[t, M_USED] = tstate[T_CLOCK]
-    meta[t, M_KEY] = _model_key(buf, s, e)
+    meta[t, M_KEY] = tstate[T_KEY]
 
 
 @_inline
@@ -620,7 +620,7 @@ def _before_quote(w):
     return w if keep == 64 else w & ((_ONE << keep) - _ONE)
 
 
-@_jit
+@_inline
 def _model_key(buf, s, e):
     """A number naming the model of event ``buf[s:e]``, to pick the templates worth matching:
     from the first 16 bytes of the string after the first '"model":' in the first bytes of the
@@ -638,7 +638,7 @@ def _model_key(buf, s, e):
 def _lookup(buf, s, e, prediction, width, vals, cur, lit, seg, kind, col, meta, tstate):
     """The template event ``buf[s:e]`` matches, or -1: trying only those of its model key."""
     tstate[T_CLOCK] += 1
-    key = _model_key(buf, s, e)
+    key = tstate[T_KEY] = _model_key(buf, s, e)
     for t in range(tstate[T_COUNT]):
         if meta[t, M_KEY] == key and _fits(buf, s, e, t, prediction, width, vals, cur, lit, seg, kind, col, meta):
             meta[t, M_USED] = tstate[T_CLOCK]
@@ -892,7 +892,7 @@ class ShapeTable:
         self.kind = np.zeros((MAX_TEMPLATES, TEMPLATE_SLOTS), dtype=np.int8)
         self.col = np.zeros((MAX_TEMPLATES, TEMPLATE_SLOTS), dtype=np.int64)
         self.meta = np.zeros((MAX_TEMPLATES, 6), dtype=np.int64)
-        self.tstate = np.zeros(2, dtype=np.int64)
+        self.tstate = np.zeros(3, dtype=np.int64)
         #: ids resolved so far (``0..resolved-1``)
         self.resolved = 0
 

@@ -149,6 +149,18 @@ def one_by_one(r: Router, batch: list, first: int) -> list:
     return errors
 
 
+def assert_batches_agree(reference: Router, fast: Router, batches: list) -> None:
+    """``fast`` takes each batch with add_batch as ``reference`` takes it message by message."""
+    first = 0
+    for batch in batches:
+        want = one_by_one(reference, batch, first)
+        got = fast.add_batch(batch, np.arange(first, first + len(batch)))
+        assert [(k, e.reason, e.message) for k, e in got] == want
+        assert fast.counts == reference.counts
+        assert bits(fast.flush()) == bits(reference.flush())
+        first += len(batch)
+
+
 def bits(flushed) -> list:
     series, values, messages, capped = flushed
     return [series.tolist(), values.view(np.int64).tolist(), messages.tolist(), capped]
@@ -171,14 +183,7 @@ def scan_one(text: bytes, kind=dec.PREDICTION, table=None):
 def test_batches_give_what_messages_one_by_one_give(batches, kind, hash_mask, budget, allowed):
     reference = router(kind, budget, allowed_models=allowed)
     fast = router(kind, budget, allowed_models=allowed, hash_mask=hash_mask)
-    first = 0
-    for batch in batches:
-        want = one_by_one(reference, batch, first)
-        got = fast.add_batch(batch, np.arange(first, first + len(batch)))
-        assert [(k, e.reason, e.message) for k, e in got] == want
-        assert fast.counts == reference.counts
-        assert bits(fast.flush()) == bits(reference.flush())
-        first += len(batch)
+    assert_batches_agree(reference, fast, batches)
 
 
 @settings(max_examples=1000, deadline=None)
@@ -446,15 +451,7 @@ def test_templates_give_what_the_full_scan_gives(batches, kind):
 @given(st.lists(st.lists(layout_event(), max_size=30), min_size=1, max_size=3),
        st.sampled_from([dec.PREDICTION, dec.FEATURE]), st.sampled_from([10_000, 3]))
 def test_templated_batches_give_what_messages_one_by_one_give(batches, kind, budget):
-    reference, fast = router(kind, budget), router(kind, budget)
-    first = 0
-    for batch in batches:
-        want = one_by_one(reference, batch, first)
-        got = fast.add_batch(batch, np.arange(first, first + len(batch)))
-        assert [(k, e.reason, e.message) for k, e in got] == want
-        assert fast.counts == reference.counts
-        assert bits(fast.flush()) == bits(reference.flush())
-        first += len(batch)
+    assert_batches_agree(router(kind, budget), router(kind, budget), batches)
 
 
 def templated(text: str, timestamp: str | None = None) -> bytes:
