@@ -402,11 +402,15 @@ class DriftService:
         if not tps:
             return
         for tp in self._consumer.position(tps):
-            try:
-                _, high = self._consumer.get_watermark_offsets(tp, timeout=1.0)
-            except KafkaException as exc:
-                log.warning("watermarks of %s[%d]: %s", tp.topic, tp.partition, exc)
-                continue
+            # The high watermark of the last fetch response: asking the broker instead costs a
+            # round trip per partition, which queues behind a fetch waiting for data.
+            _, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            if high < 0:  # no fetch response for this partition yet
+                try:
+                    _, high = self._consumer.get_watermark_offsets(tp, timeout=1.0)
+                except KafkaException as exc:
+                    log.warning("watermarks of %s[%d]: %s", tp.topic, tp.partition, exc)
+                    continue
             position = tp.offset if tp.offset >= 0 else None
             if position is None:
                 committed = self._consumer.committed([tp], timeout=1.0)[0].offset
