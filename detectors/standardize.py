@@ -36,14 +36,17 @@ _WIDTH = 6
 
 
 @nb.njit(cache=True)
-def _standardize(refs, slots, values, passed, out):
+def _standardize(refs, slots, values, passed, out, warming):
     n_passed = 0
+    n_warming = 0
     for i in range(values.shape[0]):
         x = values[i]
-        if not math.isfinite(x):
-            continue
         ref = refs[slots[i]]
         warmup = ref[_WARMUP]
+        warming[i] = ref[_N] < warmup
+        n_warming += warming[i]
+        if not math.isfinite(x):
+            continue
         if ref[_N] < warmup:
             n = ref[_N] + 1.0
             delta = x - ref[_MEAN]
@@ -60,7 +63,7 @@ def _standardize(refs, slots, values, passed, out):
         else:
             out[n_passed] = x
         n_passed += 1
-    return n_passed
+    return n_passed, n_warming
 
 
 class Standardized(NamedTuple):
@@ -109,13 +112,14 @@ class WarmupStandardizer:
         """
         values = np.ascontiguousarray(values, dtype=np.float64)
         slots = np.ascontiguousarray(slots, dtype=np.int64)
-        warming_before = self._refs[slots, _N] < self._refs[slots, _WARMUP]
         passed = np.empty(values.shape[0], dtype=np.int64)
         out = np.empty(values.shape[0], dtype=np.float64)
-        n = _standardize(self._refs, slots, values, passed, out)
+        warming_before = np.empty(values.shape[0], dtype=np.bool_)
+        n, n_warming = _standardize(self._refs, slots, values, passed, out, warming_before)
         passed = passed[:n]
-        if not warming_before.any():
-            return Standardized(passed, slots[passed], out[:n])
+        if not n_warming:
+            # the usual batch: every value finite and every reference complete
+            return Standardized(passed, slots if n == slots.shape[0] else slots[passed], out[:n])
         held = warming_before & np.isfinite(values)
         held[passed] = False
         released = self._hold(np.flatnonzero(held), slots, values)

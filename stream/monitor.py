@@ -157,11 +157,15 @@ class PartitionMonitor:
             mine = np.flatnonzero(slots >= 0)
             if mine.size == 0:
                 continue
-            drifts, warnings = bank.bank.update(slots[mine], z[mine])
+            if mine.size < slots.size:  # only some of the batch's series have this detector
+                slots, z_mine = slots[mine], z[mine]
+            else:
+                z_mine = z
+            drifts, warnings = bank.bank.update(slots, z_mine)
             for j in drifts.tolist():
                 detections.append(self._detection(bank, index, positions[mine[j]], sids[mine[j]], bank.spec.severity))
             if warnings.size:
-                detections += self._warning_onsets(bank, index, positions[mine], sids[mine], slots[mine], warnings)
+                detections += self._warning_onsets(bank, index, positions[mine], sids[mine], slots, warnings)
         detections.sort(key=lambda d: d.position)
         return detections
 

@@ -435,11 +435,10 @@ def _runs(msgs):
     if not n:
         return []
     # map over the unbound methods: the per-record field reads are a fair share of a batch's cost
-    errors = list(map(Message.error, msgs))
     topics = list(map(Message.topic, msgs))
     partitions = list(map(Message.partition, msgs))
     # any(): a KafkaError is always truthy (and refuses == None, so list.count cannot tell).
-    bad = [i for i, e in enumerate(errors) if e is not None] if any(errors) else []
+    bad = [i for i, m in enumerate(msgs) if m.error() is not None] if any(map(Message.error, msgs)) else []
     for i in bad:
         partitions[i] = -1  # an error record may have no partition
     codes = np.fromiter(partitions, dtype=np.int64, count=n)

@@ -89,3 +89,31 @@ def test_any_registered_detector_runs_in_a_monitor(detector):
     restored = PartitionMonitor("t", 0, config(detectors=[{"name": detector}]), SeriesBudget(10))
     restored.set_state(orjson.loads(orjson.dumps(monitor.get_state())))
     assert len(restored.series) == len(monitor.series)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), cuts=st.lists(st.integers(1, 399), max_size=6))
+def test_the_standardizer_passes_each_series_the_same_values_however_the_stream_is_batched(seed, cuts):
+    from driftwire.detectors.standardize import WarmupStandardizer
+
+    rng = np.random.default_rng(seed)
+    slots = rng.integers(0, 3, 400)
+    values = rng.normal(100.0, 20.0, 400)
+    values[rng.random(400) < 0.05] = np.nan
+    values[rng.random(400) < 0.02] = np.inf
+
+    def run(bounds):
+        scaler = WarmupStandardizer(warmup=30)
+        for _ in range(3):
+            scaler.add()
+        passed = []
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            out = scaler.update(slots[a:b], values[a:b])
+            passed += zip(out.slots.tolist(), (out.positions + a).tolist(), out.values.tolist())
+        # Series are independent: what must not change is each series' sequence of values.
+        return sorted(passed, key=lambda p: p[0])
+
+    whole = run([0, 400])
+    assert len(whole) == int(np.isfinite(values).sum())
+    assert run(sorted({0, 400, *cuts})) == whole
+    assert run(list(range(401))) == whole
