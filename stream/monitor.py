@@ -77,6 +77,8 @@ class _BankSlots:
         self.spec = spec
         self.bank = make_bank(spec.name, **spec.params)
         self.slot_of = np.full(16, -1, dtype=np.int64)
+        #: whether series i holds slot i for every series so far (series ids are then slots)
+        self.identity = True
         self.in_warning: dict[int, bool] = {}
 
     def attach(self, series: int) -> int:
@@ -86,6 +88,7 @@ class _BankSlots:
             self.slot_of = grown
         slot = self.bank.add()
         self.slot_of[series] = slot
+        self.identity &= slot == series
         return slot
 
 
@@ -153,21 +156,31 @@ class PartitionMonitor:
             return []
         detections: list[Detection] = []
         for index, bank in enumerate(self._banks):
-            slots = bank.slot_of[sids]
-            mine = np.flatnonzero(slots >= 0)
-            if mine.size == 0:
+            share = self._share(bank, sids)
+            if share is None:
                 continue
-            if mine.size < slots.size:  # only some of the batch's series have this detector
-                slots, z_mine = slots[mine], z[mine]
-            else:
-                z_mine = z
-            drifts, warnings = bank.bank.update(slots, z_mine)
+            mine, slots = share
+            drifts, warnings = bank.bank.update(slots, z if mine is None else z[mine])
+            at, of = (positions, sids) if mine is None else (positions[mine], sids[mine])
             for j in drifts.tolist():
-                detections.append(self._detection(bank, index, positions[mine[j]], sids[mine[j]], bank.spec.severity))
+                detections.append(self._detection(bank, index, at[j], of[j], bank.spec.severity))
             if warnings.size:
-                detections += self._warning_onsets(bank, index, positions[mine], sids[mine], slots, warnings)
+                detections += self._warning_onsets(bank, index, at, of, slots, warnings)
         detections.sort(key=lambda d: d.position)
         return detections
+
+    def _share(self, bank: _BankSlots, sids: np.ndarray):
+        """(positions into the batch, or None for all; slots) of the values this bank takes; None
+        when it takes none."""
+        if bank.identity and len(bank.bank) == len(self.series):
+            return None, sids  # the usual case: every series has the detector, slot = series id
+        slots = bank.slot_of[sids]
+        mine = np.flatnonzero(slots >= 0)
+        if mine.size == 0:
+            return None
+        if mine.size == slots.size:
+            return None, slots
+        return mine, slots[mine]
 
     def _detection(self, bank: _BankSlots, index: int, position: int, sid: int, severity: str) -> Detection:
         slot = int(bank.slot_of[sid])

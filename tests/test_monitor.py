@@ -117,3 +117,25 @@ def test_the_standardizer_passes_each_series_the_same_values_however_the_stream_
     assert len(whole) == int(np.isfinite(values).sum())
     assert run(sorted({0, 400, *cuts})) == whole
     assert run(list(range(401))) == whole
+
+
+def test_a_detector_chosen_for_some_signals_sees_exactly_their_values():
+    # "b" shifts; "c" keeps the defaults, "a" and "b" add CUSUM: the CUSUM bank holds some series only.
+    cfg = DetectionConfig.model_validate({
+        "defaults": {"warmup": 50},
+        "models": {"m": {"signals": {s: {"detectors": [{"name": "page_hinkley"}, {"name": "cusum"}]}
+                                     for s in ("a", "b")}}},
+    })
+    sids, values = stream(11, n=8000, signals=3)
+    monitor = PartitionMonitor("t", 0, cfg, SeriesBudget(10))
+    order = ["c", "a", "b"]  # series ids 0, 1, 2: CUSUM holds slots 0 and 1 for series 1 and 2
+    hits = feed(monitor, sids, values, order)
+
+    expected = []
+    for k, signal in enumerate(order):
+        alone = PartitionMonitor("t", 0, cfg, SeriesBudget(10))
+        at = np.flatnonzero(sids == k)
+        expected += [(int(at[p]), *rest) for p, *rest in feed(alone, np.zeros(at.size, np.int64), values[at], [signal])]
+    assert sorted(hits) == sorted(expected)
+    assert {(s, d) for _, s, d, _ in hits} >= {("b", "cusum"), ("b", "page_hinkley")}
+    assert not any(s == "c" and d == "cusum" for _, s, d, _ in hits)
