@@ -104,15 +104,17 @@ def test_sigkill_mid_stream_and_restart_loses_no_alert(settings, names, tmp_path
         return proc, port
 
     proc, port = start_ready()
+    resumed_at = 0  # the committed offsets the running process started from
     producer.start()
     for _ in range(2):
         time.sleep(2.0)
         # Kill it with work done since its last checkpoint: processed, maybe alerted, not committed.
-        wait_until(lambda p=port: _events_total(p) > committed() + 100, 30, interval=0.02,
+        wait_until(lambda p=port, r=resumed_at: r + _events_total(p) > committed() + 100, 30, interval=0.02,
                    what="processed but uncommitted events")
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         assert produced[0] < len(events), "the stream should still be flowing"
+        resumed_at = committed()  # nothing commits between the kill and the next start
         proc, port = start_ready()
     producer.join()
     try:
