@@ -8,8 +8,8 @@ its own consumer group, one after another:
 - ``river``: a consumer that decodes each event and calls river's ADWIN and PageHinkley once per
   value (what a team would write without driftwire).
 
-All three use driftwire's librdkafka consumer settings, so they differ only in what they do with
-a batch. Each rate counts the events after the first batch over the time since it arrived, so
+All three use driftwire's librdkafka consumer settings and batch size, so they differ only in
+what they do with a batch. Each rate counts the events after the first batch over the time since it arrived, so
 group joins and start-up are not counted; driftwire's is read from its ``/metrics`` every 200 ms
 (a scrape costs it about 2 ms), between two readings taken inside the run. The bare consumer and
 driftwire alternate for ``--rounds`` rounds, and the ratios use the median rates, because a
@@ -76,11 +76,12 @@ def _consumer(bootstrap: str, topic: str) -> Consumer:
 def consume_rate(bootstrap: str, topic: str, n: int, handle=None) -> float:
     """Events/s of a consumer that passes each batch to ``handle`` (or nothing)."""
     consumer = _consumer(bootstrap, topic)
+    batch_size = Settings().batch_size  # driftwire's, or DRIFTWIRE_BATCH_SIZE
     seen = 0
     first = None
     try:
         while seen < n:
-            batch = consumer.consume(5000, 1.0)
+            batch = consumer.consume(batch_size, 1.0)
             if batch and first is None:
                 first = (time.perf_counter(), len(batch))
             if handle is not None:

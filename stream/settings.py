@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     metrics_port: int = Field(9108, description="port of /metrics, /healthz and /readyz; 0 = any free port")
     config: Path | None = Field(None, description="detection config file (YAML or JSON)")
 
-    batch_size: int = Field(5000, ge=1, description="most messages taken per consume call")
+    # 2000 events of 10 values keep a batch's arrays within a core's L2 cache; 5000 measured
+    # about a fifth slower end to end.
+    batch_size: int = Field(2000, ge=1, description="most messages taken per consume call")
     batch_timeout: float = Field(0.5, gt=0, description="seconds a consume call waits for a batch")
     max_message_bytes: int = Field(
         1_048_576, ge=1, description="larger input messages are dead-lettered as oversized"
