@@ -43,11 +43,11 @@ def _standardize(refs, slots, values, passed, out, warming):
         x = values[i]
         ref = refs[slots[i]]
         warmup = ref[_WARMUP]
-        warming[i] = ref[_N] < warmup
-        n_warming += warming[i]
+        warming[i] = is_warming = ref[_N] < warmup
+        n_warming += is_warming
         if not math.isfinite(x):
             continue
-        if ref[_N] < warmup:
+        if is_warming:
             n = ref[_N] + 1.0
             delta = x - ref[_MEAN]
             ref[_MEAN] += delta / n
