@@ -64,19 +64,15 @@ def produce(bootstrap: str, topic: str, n: int, partitions: int) -> None:
     assert producer.flush(120) == 0
 
 
-def _consumer(bootstrap: str, topic: str) -> Consumer:
-    """A consumer configured as ``driftwire run`` configures its own, in a group of its own."""
-    conf = client_config(Settings(bootstrap_servers=bootstrap), DetectionConfig(), "consumer")
+def consume_rate(bootstrap: str, topic: str, n: int, handle=None) -> float:
+    """Events/s of a consumer that passes each batch to ``handle`` (or nothing). It is configured
+    as ``driftwire run`` configures its own (DRIFTWIRE_* included), in a group of its own."""
+    settings = Settings(bootstrap_servers=bootstrap)
+    conf = client_config(settings, DetectionConfig(), "consumer")
     conf.update({"group.id": f"bench-{uuid.uuid4().hex[:8]}", **FAST_GROUP_CONFIG})
     consumer = Consumer(conf)
     consumer.subscribe([topic])
-    return consumer
-
-
-def consume_rate(bootstrap: str, topic: str, n: int, handle=None) -> float:
-    """Events/s of a consumer that passes each batch to ``handle`` (or nothing)."""
-    consumer = _consumer(bootstrap, topic)
-    batch_size = Settings().batch_size  # driftwire's, or DRIFTWIRE_BATCH_SIZE
+    batch_size = settings.batch_size
     seen = 0
     first = None
     try:
