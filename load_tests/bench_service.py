@@ -1,12 +1,16 @@
 """Service throughput, measured side by side through one broker and one topic.
 
 Three consumers read the same topic of prediction events with 10 numeric features each, each in
-its own consumer group, one after another:
+its own consumer group and its own process, one after another:
 
 - ``bare``: a confluent-kafka consumer that only consumes (the ceiling);
-- ``driftwire``: ``driftwire run`` as a separate process, its rate read from its own metrics;
+- ``driftwire``: ``driftwire run``, its rate read from its own metrics;
 - ``river``: a consumer that decodes each event and calls river's ADWIN and PageHinkley once per
   value (what a team would write without driftwire).
+
+The bare and river consumers (:mod:`load_tests.consumers`) import only what they use: in the
+benchmark's own process, whose heap holds numba and more, the garbage collector's walks of
+that heap would slow them down by a third.
 
 All three use driftwire's librdkafka consumer settings and batch size, so they differ only in
 what they do with a batch. Each rate counts the events after the first batch over the time since it arrived, so
@@ -32,7 +36,7 @@ import uuid
 
 import numpy as np
 import orjson
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -64,51 +68,16 @@ def produce(bootstrap: str, topic: str, n: int, partitions: int) -> None:
     assert producer.flush(120) == 0
 
 
-def consume_rate(bootstrap: str, topic: str, n: int, handle=None) -> float:
-    """Events/s of a consumer that passes each batch to ``handle`` (or nothing). It is configured
-    as ``driftwire run`` configures its own (DRIFTWIRE_* included), in a group of its own."""
+def reference_rate(kind: str, bootstrap: str, topic: str, n: int) -> float:
+    """Events/s of the ``bare`` or ``river`` consumer of :mod:`load_tests.consumers`, run in a
+    process of its own and configured as ``driftwire run`` configures its consumer (DRIFTWIRE_*
+    included), in a group of its own."""
     settings = Settings(bootstrap_servers=bootstrap)
     conf = client_config(settings, DetectionConfig(), "consumer")
-    conf.update({"group.id": f"bench-{uuid.uuid4().hex[:8]}", **FAST_GROUP_CONFIG})
-    consumer = Consumer(conf)
-    consumer.subscribe([topic])
-    batch_size = settings.batch_size
-    seen = 0
-    first = None
-    try:
-        while seen < n:
-            batch = consumer.consume(batch_size, 1.0)
-            if batch and first is None:
-                first = (time.perf_counter(), len(batch))
-            if handle is not None:
-                handle(batch)
-            seen += len(batch)
-        return (seen - first[1]) / (time.perf_counter() - first[0])
-    finally:
-        consumer.close()
-
-
-class RiverBaseline:
-    """Per value river detectors, the way a consumer without driftwire would do it."""
-
-    def __init__(self):
-        from river import drift
-
-        self._drift = drift
-        self.detectors: dict = {}
-        self.detections = 0
-
-    def __call__(self, batch) -> None:
-        for msg in batch:
-            event = orjson.loads(msg.value())
-            for name, x in event["features"].items():
-                key = (event["model"], name)
-                pair = self.detectors.get(key)
-                if pair is None:
-                    pair = self.detectors[key] = (self._drift.ADWIN(), self._drift.PageHinkley())
-                for det in pair:
-                    det.update(x)
-                    self.detections += det.drift_detected
+    conf.update({"group.id": f"bench-{kind}-{uuid.uuid4().hex[:8]}", **FAST_GROUP_CONFIG})
+    done = subprocess.run([sys.executable, "-m", "load_tests.consumers", kind, orjson.dumps(conf).decode(), topic,
+                           str(n), str(settings.batch_size)], capture_output=True, text=True, check=True)
+    return float(done.stdout.split()[-1])
 
 
 def driftwire_rate(bootstrap: str, topic: str, n: int) -> float:
@@ -173,12 +142,11 @@ def main(argv=None) -> int:
         produce(bootstrap, topic, args.events, args.partitions)
         bare, dw = [], []
         for round_ in range(1, args.rounds + 1):
-            bare.append(consume_rate(bootstrap, topic, args.events))
+            bare.append(reference_rate("bare", bootstrap, topic, args.events))
             dw.append(driftwire_rate(bootstrap, topic, args.events))
             print(f"round {round_}: bare consumer {bare[-1]:10,.0f} events/s   driftwire run {dw[-1]:10,.0f} events/s"
                   f"   ({dw[-1] / bare[-1]:.2f}x)")
-        baseline = RiverBaseline()
-        river = consume_rate(bootstrap, topic, args.river_events, baseline)
+        river = reference_rate("river", bootstrap, topic, args.river_events)
         bare_rate, dw_rate = statistics.median(bare), statistics.median(dw)
         print()
         print(f"bare consumer       {bare_rate:12,.0f} events/s  (median of {args.rounds})")

@@ -119,6 +119,30 @@ def test_the_standardizer_passes_each_series_the_same_values_however_the_stream_
     assert run(list(range(401))) == whole
 
 
+def test_once_warm_the_standardizer_passes_finite_values_scaled_or_raw_as_each_series_asks():
+    from driftwire.detectors.standardize import WarmupStandardizer
+
+    scaler = WarmupStandardizer(warmup=4)
+    scaled, raw = scaler.add(), scaler.add(standardize=False)
+    warmup = np.array([1.0, 3.0, 1.0, 3.0])
+    scaler.update(np.array([scaled] * 4 + [raw] * 4), np.concatenate([warmup, warmup + 10.0]))
+    values = np.array([5.0, np.nan, 7.0, np.inf, -1.0, 20.0])
+    slots = np.array([scaled, scaled, raw, raw, scaled, raw])
+    out = scaler.update(slots, values)
+    std = np.std(warmup, ddof=1)
+    assert out.positions.tolist() == [0, 2, 4, 5]
+    assert out.slots.tolist() == [scaled, raw, scaled, raw]
+    assert out.values.tolist() == [(5.0 - 2.0) / std, 7.0, (-1.0 - 2.0) / std, 20.0]
+
+    # a series restored warm takes the same path as one that warmed up here
+    restored = WarmupStandardizer(warmup=4)
+    restored.add(), restored.add(standardize=False)
+    restored.set_state(scaled, scaler.get_state(scaled))
+    restored.set_state(raw, scaler.get_state(raw))
+    again = restored.update(slots, values)
+    assert again.values.tolist() == out.values.tolist()
+
+
 def test_a_detector_chosen_for_some_signals_sees_exactly_their_values():
     # "b" shifts; "c" keeps the defaults, "a" and "b" add CUSUM: the CUSUM bank holds some series only.
     cfg = DetectionConfig.model_validate({
