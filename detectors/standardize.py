@@ -154,8 +154,13 @@ class WarmupStandardizer:
     def _hold(self, positions: np.ndarray, slots: np.ndarray, values: np.ndarray) -> Standardized:
         """Keep this batch's warm-up values; release those of series whose reference is complete."""
         out_positions, out_slots, out_values = [], [], []
-        for slot in np.unique(slots[positions]).tolist():
-            mine = positions[slots[positions] == slot]
+        # the held positions grouped by series, each group in batch order
+        held_slots = slots[positions]
+        order = np.argsort(held_slots, kind="stable")
+        grouped = held_slots[order]
+        starts = np.flatnonzero(np.diff(grouped)) + 1
+        firsts = grouped[np.r_[0, starts]].tolist() if grouped.size else []
+        for mine, slot in zip(np.split(positions[order], starts), firsts):
             self._held.setdefault(slot, []).append(values[mine])
             ref = self._refs[slot]
             if ref[_N] < ref[_WARMUP]:

@@ -453,12 +453,16 @@ def _runs(msgs):
         return []
     # map over the unbound methods: the per-record field reads are a fair share of a batch's cost
     topics = list(map(Message.topic, msgs))
-    partitions = list(map(Message.partition, msgs))
     # any(): a KafkaError is always truthy (and refuses == None, so list.count cannot tell).
-    bad = [i for i, m in enumerate(msgs) if m.error() is not None] if any(map(Message.error, msgs)) else []
-    for i in bad:
-        partitions[i] = -1  # an error record may have no partition
-    codes = np.fromiter(partitions, dtype=np.int64, count=n)
+    if any(map(Message.error, msgs)):
+        bad = [i for i, m in enumerate(msgs) if m.error() is not None]
+        partitions = list(map(Message.partition, msgs))
+        for i in bad:
+            partitions[i] = -1  # an error record may have no partition
+        codes = np.fromiter(partitions, dtype=np.int64, count=n)
+    else:
+        bad = []
+        codes = np.fromiter(map(Message.partition, msgs), dtype=np.int64, count=n)
     if topics.count(topics[0]) != n:
         numbers: dict = {}
         codes += np.fromiter([numbers.setdefault(t, len(numbers)) for t in topics], dtype=np.int64, count=n) << 32
@@ -466,7 +470,8 @@ def _runs(msgs):
         codes[bad] = -1 - np.array(bad)  # distinct negative codes: each error is a run of its own
     starts = [0, *(np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist()]
     ends = [*starts[1:], n]
-    return [(s, e, None if codes[s] < 0 else (topics[s], partitions[s])) for s, e in zip(starts, ends)]
+    # a valid record's code holds its partition in the low 32 bits
+    return [(s, e, None if codes[s] < 0 else (topics[s], int(codes[s]) & 0xFFFFFFFF)) for s, e in zip(starts, ends)]
 
 
 def _event_id_and_time(msg) -> tuple[str, float]:
