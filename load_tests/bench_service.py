@@ -13,11 +13,12 @@ benchmark's own process, whose heap holds numba and more, the garbage collector'
 that heap would slow them down by a third.
 
 All three use driftwire's librdkafka consumer settings and batch size, so they differ only in
-what they do with a batch. Each rate counts the events after the first batch over the time since it arrived, so
-group joins and start-up are not counted; driftwire's is read from its ``/metrics`` every 200 ms
-(a scrape costs it about 2 ms), between two readings taken inside the run. The bare consumer and
-driftwire alternate for ``--rounds`` rounds, and the ratios use the median rates, because a
-shared machine's speed drifts from second to second. Run:
+what they do with a batch. Each rate is a steady rate: it leaves out the first ``START_UP`` share
+of the events (group join, first fetches, per-series warm-up) and counts from there to the end.
+driftwire's is read from its ``/metrics`` every 200 ms (a scrape costs it about 2 ms), between two
+readings taken inside the run. The bare consumer and driftwire alternate for ``--rounds`` rounds,
+and the ratios use the median rates, because a shared machine's speed drifts from second to
+second. Run:
 ``python -m load_tests.bench_service [--events N] [--rounds K]``; it starts the embedded broker
 unless ``--bootstrap-servers`` is given.
 """
@@ -68,6 +69,11 @@ def produce(bootstrap: str, topic: str, n: int, partitions: int) -> None:
     assert producer.flush(120) == 0
 
 
+#: the share of the events each rate leaves out: start-up (group join, the first fetches,
+#: driftwire's per-series warm-up, river's detectors per key) is not the steady rate
+START_UP = 0.2
+
+
 def reference_rate(kind: str, bootstrap: str, topic: str, n: int) -> float:
     """Events/s of the ``bare`` or ``river`` consumer of :mod:`load_tests.consumers`, run in a
     process of its own and configured as ``driftwire run`` configures its consumer (DRIFTWIRE_*
@@ -76,7 +82,8 @@ def reference_rate(kind: str, bootstrap: str, topic: str, n: int) -> float:
     conf = client_config(settings, DetectionConfig(), "consumer")
     conf.update({"group.id": f"bench-{kind}-{uuid.uuid4().hex[:8]}", **FAST_GROUP_CONFIG})
     done = subprocess.run([sys.executable, "-m", "load_tests.consumers", kind, orjson.dumps(conf).decode(), topic,
-                           str(n), str(settings.batch_size)], capture_output=True, text=True, check=True)
+                           str(n), str(settings.batch_size), str(int(START_UP * n))],
+                          capture_output=True, text=True, check=True)
     return float(done.stdout.split()[-1])
 
 
@@ -98,7 +105,7 @@ def driftwire_rate(bootstrap: str, topic: str, n: int) -> float:
             count = _events_total(port)
             if count >= n:
                 break
-            if count > 0:
+            if count >= START_UP * n:
                 readings.append((time.perf_counter(), count))
             if proc.poll() is not None:
                 raise RuntimeError(f"driftwire exited with {proc.returncode}")
@@ -125,7 +132,7 @@ def _events_total(port: int) -> float:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bootstrap-servers")
-    parser.add_argument("--events", type=int, default=500_000)
+    parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--river-events", type=int, default=100_000,
                         help="the river baseline is slow: it reads this many of the events")
     parser.add_argument("--partitions", type=int, default=3)

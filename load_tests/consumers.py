@@ -1,9 +1,10 @@
 """The reference consumers of :mod:`load_tests.bench_service`, each run in a process of its own.
 
-``python -m load_tests.consumers {bare,river} CONFIG_JSON TOPIC EVENTS BATCH_SIZE`` prints the
-events/s of one consumer. This module imports only what such a consumer needs (confluent-kafka,
-orjson, and river for the baseline), so the process, its heap and its garbage collector's work
-are those of a consumer a team would write itself, not of the benchmark that starts it.
+``python -m load_tests.consumers {bare,river} CONFIG_JSON TOPIC EVENTS BATCH_SIZE SKIP`` prints
+the events/s of one consumer after its first SKIP events. This module imports only what such a
+consumer needs (confluent-kafka, orjson, and river for the baseline), so the process, its heap
+and its garbage collector's work are those of a consumer a team would write itself, not of the
+benchmark that starts it.
 """
 
 from __future__ import annotations
@@ -15,22 +16,22 @@ import orjson
 from confluent_kafka import Consumer
 
 
-def consume_rate(conf: dict, topic: str, n: int, batch_size: int, handle=None) -> float:
+def consume_rate(conf: dict, topic: str, n: int, batch_size: int, skip: int, handle=None) -> float:
     """Events/s of a consumer that passes each batch to ``handle`` (or nothing), counted from
-    its first batch, so that the group join is not."""
+    the batch that takes it past ``skip`` events, so that start-up is not counted."""
     consumer = Consumer(conf)
     consumer.subscribe([topic])
     seen = 0
-    first = None
+    start = None
     try:
         while seen < n:
             batch = consumer.consume(batch_size, 1.0)
-            if batch and first is None:
-                first = (time.perf_counter(), len(batch))
             if handle is not None:
                 handle(batch)
             seen += len(batch)
-        return (seen - first[1]) / (time.perf_counter() - first[0])
+            if start is None and seen >= skip:
+                start = (time.perf_counter(), seen)
+        return (seen - start[1]) / (time.perf_counter() - start[0])
     finally:
         consumer.close()
 
@@ -59,9 +60,9 @@ class RiverBaseline:
 
 
 def main(argv: list[str]) -> int:
-    kind, conf, topic, n, batch_size = argv
+    kind, conf, topic, n, batch_size, skip = argv
     handle = RiverBaseline() if kind == "river" else None
-    print(consume_rate(orjson.loads(conf), topic, int(n), int(batch_size), handle))
+    print(consume_rate(orjson.loads(conf), topic, int(n), int(batch_size), int(skip), handle))
     return 0
 
 

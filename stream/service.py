@@ -172,6 +172,7 @@ class DriftService:
             self._producer.flush(10)
             if self._http:
                 self._http.stop()
+            gc.unfreeze()  # the heap is the collector's again: a process may go on after a service stops
 
     def _on_client_error(self, err) -> None:
         # librdkafka retries by itself; readiness reflects whether any broker is reachable.
