@@ -1,0 +1,50 @@
+"""The benchmarks in load_tests/ run end to end and report what they measure.
+
+Their numbers are not checked here (a shared machine's speed is no test); that each script runs,
+against the real embedded broker where it needs one, and prints its rates and ratios is.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(module: str, *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def number(pattern: str, text: str) -> float:
+    match = re.search(pattern, text)
+    assert match, f"{pattern!r} not in:\n{text}"
+    return float(match.group(1).replace(",", ""))
+
+
+def test_bench_service_reports_three_rates_and_their_ratios():
+    out = run("load_tests.bench_service", "--events", "500000", "--river-events", "5000", "--rounds", "1")
+    bare = number(r"bare consumer\s+([\d,]+) events/s", out)
+    driftwire = number(r"driftwire run\s+([\d,]+) events/s", out)
+    river = number(r"river ADWIN\+PH\s+([\d,]+) events/s", out)
+    assert min(bare, driftwire, river) > 0
+    # the ratios printed to two decimals, of the rates printed to the event
+    assert abs(number(r"driftwire / bare consumer:\s+([\d.]+)x", out) - driftwire / bare) <= 0.0051
+    assert abs(number(r"driftwire / river:\s+([\d.]+)x", out) - driftwire / river) <= 0.0051
+
+
+def test_bench_detectors_compares_every_detector_with_river():
+    out = run("load_tests.bench_detectors", "--n", "20000", "--river-max", "5000", "--skip-memory")
+    for check in ("speed vs river", "identical drifts on river's prefix", "bank within 2x of one series"):
+        assert re.search(rf"^(PASS|FAIL)\s+{re.escape(check)}", out, re.MULTILINE), out
+
+
+def test_bench_router_compares_per_message_and_whole_batch_routing():
+    out = run("load_tests.bench_router", "--events", "5000", "--repeat", "1")
+    assert number(r"add \(per message\)\s+best\s+([\d.]+)", out) > 0
+    assert number(r"add_batch\s+best\s+([\d.]+)", out) > 0
