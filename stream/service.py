@@ -130,9 +130,9 @@ class DriftService:
         return self.metrics_port
 
     def warm_up(self) -> float:
-        """Load the compiled detector loops and scanner (compiling them on a cold numba cache)
-        now, rather than while the first batch waits on them; returns the seconds it took. Once
-        loaded, a second call costs under a millisecond."""
+        """Load the compiled detector loops, standardizer and scanner (compiling them on a cold
+        numba cache) now, rather than while the first batch waits on them; returns the seconds it
+        took. Once loaded, a second call costs under a millisecond."""
         started = time.perf_counter()
         kernels.warm_up_banks({spec.name for spec in self.config.detector_specs()})
         standardize.warm_up()
@@ -439,8 +439,7 @@ def freeze_start_up_heap() -> None:
     A batch allocates thousands of short-lived, GC-tracked ``Message`` objects. Each time their
     count triggers a full collection, the collector walks the whole heap, start-up objects
     included: that walk cost the service more per event than creating the messages did. Frozen
-    objects are never walked, and the batches' own garbage, which has no reference cycles, is
-    freed by reference counting as before.
+    objects are never walked; everything allocated after start-up is collected as before.
     """
     gc.collect()
     gc.freeze()

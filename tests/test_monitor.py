@@ -136,7 +136,8 @@ def test_once_warm_the_standardizer_passes_finite_values_scaled_or_raw_as_each_s
 
     # a series restored warm takes the same path as one that warmed up here
     restored = WarmupStandardizer(warmup=4)
-    restored.add(), restored.add(standardize=False)
+    restored.add()
+    restored.add(standardize=False)
     restored.set_state(scaled, scaler.get_state(scaled))
     restored.set_state(raw, scaler.get_state(raw))
     again = restored.update(slots, values)
