@@ -1,4 +1,4 @@
-"""The ``driftwire`` command: run, simulate, demo, broker."""
+"""The ``driftwire`` command: run, simulate, demo, broker, warm-up."""
 
 from __future__ import annotations
 
@@ -94,6 +94,15 @@ def cmd_broker(args) -> int:
     return 0
 
 
+def cmd_warm_up(args) -> int:
+    """Compile every numba kernel into numba's cache (an image build runs this once), so that
+    ``driftwire run`` starts in seconds whatever detectors its config names."""
+    from .service import warm_up_kernels
+
+    print(f"numba kernels compiled or loaded in {warm_up_kernels():.1f} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="driftwire", description="Streaming drift detection on a Kafka bus.")
@@ -134,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=9092)
     p.set_defaults(func=cmd_broker)
+
+    p = sub.add_parser("warm-up", help="compile every numba kernel into the cache (for container images)")
+    p.set_defaults(func=cmd_warm_up)
     return parser
 
 

@@ -105,12 +105,6 @@ class Metrics:
             "Values of series not tracked because the series cap (max_series) was reached.",
             registry=r,
         )
-        self.values_skipped = Counter(
-            "driftwire_values_skipped",
-            "Signal values not fed to detectors, by reason (warmup, series_cap, disabled).",
-            ["reason"],
-            registry=r,
-        )
         self.checkpoints = Counter(
             "driftwire_checkpoints", "Detector checkpoints written, by outcome.", ["outcome"], registry=r
         )

@@ -133,11 +133,7 @@ class DriftService:
         """Load the compiled detector loops, standardizer and scanner (compiling them on a cold
         numba cache) now, rather than while the first batch waits on them; returns the seconds it
         took. Once loaded, a second call costs under a millisecond."""
-        started = time.perf_counter()
-        kernels.warm_up_banks({spec.name for spec in self.config.detector_specs()})
-        standardize.warm_up()
-        scan.warm_up()
-        return time.perf_counter() - started
+        return warm_up_kernels({spec.name for spec in self.config.detector_specs()})
 
     def run(self) -> int:
         """Consume until stopped; returns the exit code (0 after a clean stop)."""
@@ -430,6 +426,16 @@ class DriftService:
                 if threshold is not None:
                     thresholds.labels(*labels).set(threshold)
 
+
+
+def warm_up_kernels(detectors=kernels.NAMES) -> float:
+    """Load, or on a cold numba cache compile, the bank loops of ``detectors`` (registry names),
+    the standardizer and the scanner; returns the seconds it took."""
+    started = time.perf_counter()
+    kernels.warm_up_banks(detectors)
+    standardize.warm_up()
+    scan.warm_up()
+    return time.perf_counter() - started
 
 
 def freeze_start_up_heap() -> None:
