@@ -26,6 +26,7 @@ unless ``--bootstrap-servers`` is given.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
@@ -41,7 +42,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
-from driftwire.stream.broker import FAST_GROUP_CONFIG, EmbeddedBroker, free_port
+from driftwire.stream.broker import FAST_GROUP_CONFIG, bus, free_port
 from driftwire.stream.service import client_config
 from driftwire.stream.settings import DetectionConfig, Settings
 
@@ -87,19 +88,36 @@ def reference_rate(kind: str, bootstrap: str, topic: str, n: int) -> float:
     return float(done.stdout.split()[-1])
 
 
+@contextlib.contextmanager
+def driftwire_process(bootstrap: str, port: int, group: str, topics: dict[str, str], **env: str):
+    """``driftwire run`` in a process of its own, in ``group``, on ``topics`` (predictions,
+    features, alerts, dlq, state -> topic name), its metrics on ``port``, joining its group fast
+    on the embedded broker; stopped (SIGTERM, then SIGKILL after 30 s) when the block ends."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as config:
+        config.write(orjson.dumps({"consumer": {k: str(v) for k, v in FAST_GROUP_CONFIG.items()}}).decode())
+    env = dict(os.environ, DRIFTWIRE_BOOTSTRAP_SERVERS=bootstrap, DRIFTWIRE_GROUP_ID=group,
+               DRIFTWIRE_METRICS_PORT=str(port), **{f"DRIFTWIRE_{k.upper()}_TOPIC": v for k, v in topics.items()},
+               **env)
+    proc = subprocess.Popen([sys.executable, "-m", "driftwire.stream.cli", "--log-level", "WARNING", "run",
+                             "--config", config.name], env=env)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        os.unlink(config.name)
+
+
 def driftwire_rate(bootstrap: str, topic: str, n: int) -> float:
     """Events/s of ``driftwire run`` in its own process, read from its /metrics."""
     port = free_port()
     tag = uuid.uuid4().hex[:8]
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as config:
-        config.write("consumer: {session.timeout.ms: '6000', heartbeat.interval.ms: '500'}\n")
-    env = dict(os.environ, DRIFTWIRE_BOOTSTRAP_SERVERS=bootstrap, DRIFTWIRE_GROUP_ID=f"bench-dw-{tag}",
-               DRIFTWIRE_PREDICTIONS_TOPIC=topic, DRIFTWIRE_FEATURES_TOPIC=f"features-{tag}",
-               DRIFTWIRE_ALERTS_TOPIC=f"alerts-{tag}", DRIFTWIRE_DLQ_TOPIC=f"dlq-{tag}",
-               DRIFTWIRE_STATE_TOPIC=f"state-{tag}", DRIFTWIRE_METRICS_PORT=str(port))
-    proc = subprocess.Popen([sys.executable, "-m", "driftwire.stream.cli", "--log-level", "WARNING", "run",
-                             "--config", config.name], env=env)
-    try:
+    topics = {"predictions": topic, **{k: f"{k}-{tag}" for k in ("features", "alerts", "dlq", "state")}}
+    with driftwire_process(bootstrap, port, f"bench-dw-{tag}", topics) as proc:
         readings = []  # (time, events counted) while the run is under way
         while True:
             count = _events_total(port)
@@ -114,10 +132,6 @@ def driftwire_rate(bootstrap: str, topic: str, n: int) -> float:
             raise RuntimeError(f"driftwire took {n} events between two readings: give it more events")
         (t0, c0), (t1, c1) = readings[0], readings[-1]
         return (c1 - c0) / (t1 - t0)
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        os.unlink(config.name)
 
 
 def _events_total(port: int) -> float:
@@ -138,12 +152,7 @@ def main(argv=None) -> int:
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=5, help="rounds of bare consumer and driftwire, alternated")
     args = parser.parse_args(argv)
-    broker = None
-    bootstrap = args.bootstrap_servers
-    if not bootstrap:
-        broker = EmbeddedBroker().start()
-        bootstrap = broker.bootstrap_servers
-    try:
+    with bus(args.bootstrap_servers) as bootstrap:
         topic = f"bench-{uuid.uuid4().hex[:8]}"
         print(f"producing {args.events} events ({FEATURES} numeric features each) to {topic} on {bootstrap}")
         produce(bootstrap, topic, args.events, args.partitions)
@@ -162,9 +171,6 @@ def main(argv=None) -> int:
         print()
         print(f"driftwire / bare consumer: {dw_rate / bare_rate:6.2f}x   (target >= 0.5x)")
         print(f"driftwire / river:         {dw_rate / river:6.2f}x   (target >= 5x)")
-    finally:
-        if broker is not None:
-            broker.stop()
     return 0
 
 

@@ -34,7 +34,6 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -49,8 +48,8 @@ import orjson
 from confluent_kafka import Consumer, Producer
 
 from driftwire.stream import simulate
-from driftwire.stream.broker import FAST_GROUP_CONFIG, EmbeddedBroker, free_port
-from load_tests.bench_service import _events_total
+from driftwire.stream.broker import FAST_GROUP_CONFIG, bus, free_port
+from load_tests.bench_service import _events_total, driftwire_process
 
 #: (model, numeric feature) pairs drifted in turn
 PAIRS = (
@@ -142,18 +141,7 @@ class Harness:
         self._flat: dict[str, tuple[int, np.ndarray]] = {}  # per model: (arrays joined, their concatenation)
 
     # -- driftwire ------------------------------------------------------------------------
-    def start_service(self, timeout: float = 60.0) -> None:
-        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as config:
-            settings = ", ".join(f"{k}: '{v}'" for k, v in FAST_GROUP_CONFIG.items())
-            config.write(f"consumer: {{{settings}}}\n")
-        self._config = config.name
-        t = self.topics
-        env = dict(os.environ, DRIFTWIRE_BOOTSTRAP_SERVERS=self.bootstrap, DRIFTWIRE_GROUP_ID=self.group,
-                   DRIFTWIRE_PREDICTIONS_TOPIC=t["predictions"], DRIFTWIRE_FEATURES_TOPIC=t["features"],
-                   DRIFTWIRE_ALERTS_TOPIC=t["alerts"], DRIFTWIRE_DLQ_TOPIC=t["dlq"], DRIFTWIRE_STATE_TOPIC=t["state"],
-                   DRIFTWIRE_METRICS_HOST="127.0.0.1", DRIFTWIRE_METRICS_PORT=str(self.port))
-        self.proc = subprocess.Popen([sys.executable, "-m", "driftwire.stream.cli", "--log-level", "WARNING", "run",
-                                      "--config", config.name], env=env)
+    def wait_until_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -165,17 +153,6 @@ class Harness:
                 pass
             time.sleep(0.2)
         raise RuntimeError(f"driftwire not ready after {timeout:.0f} s")
-
-    def stop_service(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if getattr(self, "_config", None):
-            os.unlink(self._config)
 
     # -- background readers -----------------------------------------------------------------
     def read_alerts(self, ready: threading.Event) -> None:
@@ -223,37 +200,38 @@ class Harness:
             self.stop.set()
 
     def run(self) -> dict:
-        self.start_service()
-        alerts_ready = threading.Event()
-        threads = [threading.Thread(target=self.read_alerts, args=(alerts_ready,), daemon=True),
-                   threading.Thread(target=self.sample, daemon=True)]
-        try:
-            threads[0].start()
-            alerts_ready.wait(30)
-            producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 5,
-                                 "queue.buffering.max.messages": 200_000, "log_level": 4})
-            self.rec.t0 = time.monotonic()
-            threads[1].start()
-            batch = 500 if self.rate == 0 else max(1, min(500, int(self.rate / 20)))
-            simulate.run(producer, self.topics["predictions"], self.sim, total=None, rate=self.rate,
-                         stop=self.stop, batch=batch, on_batch=self.on_batch)
-            self.production_end = self.rec.now()
-            # let driftwire catch up and the last injections be detected
-            deadline = time.monotonic() + self.drain
-            while time.monotonic() < deadline:
-                caught_up = bool(self.rec.samples) and self.rec.samples[-1][2] >= self.rec.produced
-                self._match()
-                if caught_up and all(inj.alert is not None for inj in self.injections):
-                    break
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"driftwire exited with {self.proc.returncode} during the run")
-                time.sleep(0.5)
-            time.sleep(1.1)  # one more reading
-        finally:
-            self.done.set()
-            for t in threads:
-                t.join(10)
-            self.stop_service()
+        with driftwire_process(self.bootstrap, self.port, self.group, self.topics,
+                               DRIFTWIRE_METRICS_HOST="127.0.0.1") as self.proc:
+            self.wait_until_ready()
+            alerts_ready = threading.Event()
+            threads = [threading.Thread(target=self.read_alerts, args=(alerts_ready,), daemon=True),
+                       threading.Thread(target=self.sample, daemon=True)]
+            try:
+                threads[0].start()
+                alerts_ready.wait(30)
+                producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 5,
+                                     "queue.buffering.max.messages": 200_000, "log_level": 4})
+                self.rec.t0 = time.monotonic()
+                threads[1].start()
+                batch = 500 if self.rate == 0 else max(1, min(500, int(self.rate / 20)))
+                simulate.run(producer, self.topics["predictions"], self.sim, total=None, rate=self.rate,
+                             stop=self.stop, batch=batch, on_batch=self.on_batch)
+                self.production_end = self.rec.now()
+                # let driftwire catch up and the last injections be detected
+                deadline = time.monotonic() + self.drain
+                while time.monotonic() < deadline:
+                    caught_up = bool(self.rec.samples) and self.rec.samples[-1][2] >= self.rec.produced
+                    self._match()
+                    if caught_up and all(inj.alert is not None for inj in self.injections):
+                        break
+                    if self.proc.poll() is not None:
+                        raise RuntimeError(f"driftwire exited with {self.proc.returncode} during the run")
+                    time.sleep(0.5)
+                time.sleep(1.1)  # one more reading
+            finally:
+                self.done.set()
+                for t in threads:
+                    t.join(10)
         self._match()
         return self.summary()
 
@@ -489,20 +467,12 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    broker = None
-    bootstrap = args.bootstrap_servers
-    if not bootstrap:
-        broker = EmbeddedBroker().start()
-        bootstrap = broker.bootstrap_servers
-    try:
+    with bus(args.bootstrap_servers) as bootstrap:
         harness = Harness(bootstrap, args.rate, args.duration, args.injection_every, args.first_injection,
                           args.shift, args.warmup, args.drain, args.seed)
         print(f"driftwire load test: {args.rate:g} events/s for {args.duration:g} s, "
               f"{len(harness.injections)} drift injections, bus {bootstrap}", flush=True)
         summary = harness.run()
-    finally:
-        if broker is not None:
-            broker.stop()
     summary = {"command": " ".join(["python -m load_tests.harness", *(argv if argv is not None else sys.argv[1:])]),
                "started_at": started_at, "machine": machine(), **summary}
     args.out.mkdir(parents=True, exist_ok=True)

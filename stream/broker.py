@@ -11,6 +11,7 @@ Deploy section). Tansu keeps everything in memory: stopping it loses every topic
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -129,3 +130,13 @@ class EmbeddedBroker:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def bus(bootstrap_servers: str | None):
+    """``bootstrap_servers`` when given; else those of an embedded broker started for the block."""
+    if bootstrap_servers:
+        yield bootstrap_servers
+        return
+    with EmbeddedBroker() as broker:
+        yield broker.bootstrap_servers

@@ -20,7 +20,7 @@ import orjson
 from confluent_kafka import Consumer, Producer
 
 from . import simulate
-from .broker import FAST_GROUP_CONFIG, EmbeddedBroker
+from .broker import FAST_GROUP_CONFIG, bus
 from .service import DriftService, ensure_topics
 from .settings import Settings, load_config
 
@@ -38,17 +38,11 @@ def _out(line: str = "") -> None:
 
 def run_demo(args) -> int:
     logging.getLogger("driftwire").setLevel(logging.WARNING)
-    broker = None
     bootstrap = args.bootstrap_servers or os.environ.get("DRIFTWIRE_BOOTSTRAP_SERVERS")
     if not bootstrap:
         _out("starting the embedded Kafka-protocol broker (Tansu, in memory) ...")
-        broker = EmbeddedBroker().start()
-        bootstrap = broker.bootstrap_servers
-    try:
-        return _demo(args, bootstrap)
-    finally:
-        if broker is not None:
-            broker.stop()
+    with bus(bootstrap) as servers:
+        return _demo(args, servers)
 
 
 def _demo(args, bootstrap: str) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import urllib.parse
 import urllib.request
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from busutil import caught_up, fast_config, produce_events, running, simulated, wait_until
+from driftwire.stream.broker import free_port
 from driftwire.stream.service import DriftService, ensure_topics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,12 +56,6 @@ def test_promtool_unit_tests_of_every_rule_pass():
         assert f"alertname: {alert}" in tested, f"no unit test for {alert}"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _api(port: int, path: str, **params) -> dict:
     url = f"http://127.0.0.1:{port}/api/v1/{path}"
     if params:
@@ -92,7 +86,7 @@ def test_a_real_prometheus_scrapes_driftwire_and_evaluates_the_rules(settings, t
 
     with running(DriftService(settings, config)) as service:
         wait_until(caught_up(service, len(events)), 60, what="all events consumed")
-        port = _free_port()
+        port = free_port()
         (tmp_path / "prometheus.yml").write_text(json.dumps({  # JSON is YAML
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(RULES)],
