@@ -2,23 +2,28 @@
 
 Input events (one JSON object per Kafka message): :class:`PredictionEvent`, :class:`FeatureEvent`,
 :class:`LabelEvent`. Output: :class:`DriftAlert`, with :class:`AlertWindow` and
-:class:`AlertSource`. The committed ``*.schema.json`` files next to this module are exported from
+:class:`AlertSource`. Reference profiles of model versions: :class:`ReferenceProfile`.
+The committed ``*.schema.json`` files next to this module are exported from
 the models; ``python -m driftwire.schemas`` rewrites them after a model changes.
 """
 
 from .alerts import AlertSource, AlertWindow, DriftAlert
 from .events import FeatureEvent, LabelEvent, PredictionEvent
 from .export import EVENT_MODELS, SCHEMA_DIR, json_schemas, write_json_schemas
+from .reference import CategoricalProfile, NumericProfile, ReferenceProfile
 
 __all__ = [
     "EVENT_MODELS",
     "SCHEMA_DIR",
     "AlertSource",
     "AlertWindow",
+    "CategoricalProfile",
     "DriftAlert",
     "FeatureEvent",
     "LabelEvent",
+    "NumericProfile",
     "PredictionEvent",
+    "ReferenceProfile",
     "json_schemas",
     "write_json_schemas",
 ]

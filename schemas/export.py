@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from .alerts import DriftAlert
 from .events import FeatureEvent, LabelEvent, PredictionEvent
+from .reference import ReferenceProfile
 
 #: Bus event name -> model; the name is also the stem of the schema file.
 EVENT_MODELS: dict[str, type[BaseModel]] = {
@@ -16,6 +17,7 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
     "feature_event": FeatureEvent,
     "label_event": LabelEvent,
     "drift_alert": DriftAlert,
+    "reference_profile": ReferenceProfile,
 }
 
 #: Where the committed schema files live: this package's folder.

@@ -1,4 +1,4 @@
-"""The ``driftwire`` command: run, simulate, demo, broker, warm-up."""
+"""The ``driftwire`` command: run, simulate, demo, broker, warm-up, profile."""
 
 from __future__ import annotations
 
@@ -103,6 +103,27 @@ def cmd_warm_up(args) -> int:
     return 0
 
 
+def cmd_profile(args) -> int:
+    """Write the reference profile of a training data file (see :mod:`.profiling`)."""
+    from .profiling import build_profile
+
+    try:
+        profile = build_profile(args.data, args.model, args.model_version, bins=args.bins, top_k=args.top_k)
+    except (OSError, ValueError) as exc:
+        print(f"driftwire profile: {exc}", file=sys.stderr)
+        return 2
+    text = profile.model_dump_json(indent=2)
+    if args.out == "-":
+        print(text)
+    else:
+        with open(args.out, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+        kinds = [s.type for s in profile.signals.values()]
+        print(f"{args.out}: {profile.key}, {profile.rows} rows, {kinds.count('numeric')} numeric and "
+              f"{kinds.count('categorical')} categorical signals")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="driftwire", description="Streaming drift detection on a Kafka bus.")
@@ -143,6 +164,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=9092)
     p.set_defaults(func=cmd_broker)
+
+    p = sub.add_parser("profile", help="build a reference profile from training data (CSV, JSON Lines, Parquet)")
+    p.add_argument("data", help="a .csv, .jsonl or .parquet file")
+    p.add_argument("--model", required=True)
+    p.add_argument("--model-version", default="unknown", help='the version it describes; "*" for any version')
+    p.add_argument("--out", default="-", help="output file (default: standard output)")
+    p.add_argument("--bins", type=int, default=10, help="quantile bins per numeric signal (default 10)")
+    p.add_argument("--top-k", type=int, default=20, help="categories kept per categorical signal (default 20)")
+    p.set_defaults(func=cmd_profile)
 
     p = sub.add_parser("warm-up", help="compile every numba kernel into the cache (for container images)")
     p.set_defaults(func=cmd_warm_up)

@@ -63,7 +63,8 @@ class Metrics:
         )
         self.drift_statistic = Gauge(
             "driftwire_drift_statistic",
-            "Current statistic of a detector on a signal (ADWIN window mean, Page-Hinkley test value, ...).",
+            "Current statistic of a detector on a signal (ADWIN window mean, Page-Hinkley test value, ...), or a "
+            "window statistic at the last window close (detector = psi, ks, ks_pvalue, wasserstein, ...).",
             ["model", "model_version", "signal", "detector"],
             registry=r,
         )
@@ -113,6 +114,31 @@ class Metrics:
         )
         self.assigned_partitions = Gauge(
             "driftwire_assigned_partitions", "Input partitions assigned to this replica.", registry=r
+        )
+        self.window_events = Gauge(
+            "driftwire_window_events", "Events in the last closed window of a model version.",
+            ["model", "model_version"], registry=r,
+        )
+        self.windows_closed = Counter(
+            "driftwire_windows_closed", "Windows closed and compared with their reference.", ["model"], registry=r
+        )
+        self.late_events = Counter(
+            "driftwire_window_late_events",
+            "Events older than every open window of their model version, left out of the windows.",
+            ["model"], registry=r,
+        )
+        self.missing_rate = Gauge(
+            "driftwire_missing_rate", "Share of the last window's events without a value for the signal.",
+            ["model", "model_version", "signal"], registry=r,
+        )
+        self.out_of_range_rate = Gauge(
+            "driftwire_out_of_range_rate",
+            "Share of the last window's values outside the reference's [min, max].",
+            ["model", "model_version", "signal"], registry=r,
+        )
+        self.references = Counter(
+            "driftwire_reference_profiles", "Reference profiles loaded, by source (file, topic) and outcome.",
+            ["source", "outcome"], registry=r,
         )
 
     def model_label(self, model: str) -> str:

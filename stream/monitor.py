@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from driftwire.detectors import make_bank
+from driftwire.detectors import make_bank, window
 from driftwire.detectors.standardize import WarmupStandardizer
+from driftwire.detectors.window import WindowBank, WindowClose
 
-from .settings import DetectionConfig, DetectorSpec, ResolvedSignalConfig
+from .settings import DetectionConfig, DetectorSpec, ResolvedSignalConfig, ResolvedWindowConfig
 
 #: series id of a signal that is disabled in the config, and of one the series cap turned away
 DISABLED = -1
@@ -93,9 +94,11 @@ class _BankSlots:
 
 
 class PartitionMonitor:
-    """Series, references and detectors of one (topic, partition)."""
+    """Series, references and detectors of one (topic, partition), and the windows of its model
+    versions (see :mod:`driftwire.detectors.window`)."""
 
-    def __init__(self, topic: str, partition: int, config: DetectionConfig, budget: SeriesBudget):
+    def __init__(self, topic: str, partition: int, config: DetectionConfig, budget: SeriesBudget,
+                 profiles=None):
         self.topic = topic
         self.partition = partition
         self.config = config
@@ -106,6 +109,19 @@ class PartitionMonitor:
         self.specs: list[DetectorSpec] = []
         self._banks: list[_BankSlots] = []
         self._bank_of_spec: dict[tuple, int] = {}
+        #: reference profiles by (model, version); version "*" for any version (see ReferenceStore)
+        self.profiles = profiles if profiles is not None else {}
+        self.windows = WindowBank()
+        #: window group of each (model, version) (-1: windows off), and its key and config
+        self._groups: dict[tuple[str, str], int] = {}
+        self.group_keys: list[tuple[str, str]] = []
+        self.group_configs: list[ResolvedWindowConfig] = []
+        #: window series of each series (-1: none), and back
+        self._win_of = np.full(16, -1, dtype=np.int64)
+        self._win_ids: dict[tuple[str, str, str], int] = {}
+        self.series_of_window: list[int] = []
+        #: (model, version, signal) already reported as a field the reference does not have
+        self.new_fields: set[tuple[str, str, str]] = set()
 
     # -- series --------------------------------------------------------------------------
     def series_id(self, model: str, version: str, signal: str) -> int:
@@ -130,7 +146,72 @@ class PartitionMonitor:
         self.refs.add(standardize=series.config.standardize, warmup=series.config.warmup)
         for spec in series.config.detectors:
             self._bank(spec).attach(sid)
+        self._attach_window(sid, series)
         return sid
+
+    # -- windows -------------------------------------------------------------------------
+    def window_group(self, model: str, version: str) -> int:
+        """The window group of a model version, made on first sight with its reference profile
+        when there is one (else it learns one from its first events); -1 when windows are off."""
+        key = (model, version)
+        g = self._groups.get(key)
+        if g is not None:
+            return g
+        config = self.config.resolve_windows(model)
+        if not config.enabled:
+            self._groups[key] = -1
+            return -1
+        profile = self.profile_of(model, version)
+        g = self._groups[key] = self.windows.add_group(config.spec(), learn_reference=profile is None)
+        self.group_keys.append(key)
+        self.group_configs.append(config)
+        if profile is not None:
+            self.use_profile(g, profile)
+        return g
+
+    def profile_of(self, model: str, version: str):
+        return self.profiles.get((model, version)) or self.profiles.get((model, "*"))
+
+    def use_profile(self, g: int, profile) -> None:
+        """Compare group ``g``'s windows with ``profile`` (a ReferenceProfile) from now on."""
+        model, version = self.group_keys[g]
+        chosen = {}
+        for signal, sp in profile.signals.items():
+            if sp.type != "numeric":
+                continue  # categorical signals are profiled but not yet windowed by the service
+            sid = self.series_id(model, version, signal)
+            if sid < 0:
+                continue
+            self._attach_window(sid, self.series[sid])
+            chosen[int(self._win_of[sid])] = sp.model_dump()
+        self.windows.set_group_reference(g, chosen)
+
+    def _attach_window(self, sid: int, series: Series) -> None:
+        if sid >= self._win_of.shape[0]:
+            self._win_of = np.concatenate([self._win_of, np.full(self._win_of.shape[0], -1, dtype=np.int64)])
+        key = (series.model, series.model_version, series.signal)
+        ws = self._win_ids.get(key)
+        if ws is None:
+            # making the group may attach this series already, with the group's profile
+            g = self.window_group(series.model, series.model_version)
+            ws = self._win_ids.get(key)
+        if ws is None:
+            if g < 0:
+                return
+            ws = self._win_ids[key] = self.windows.add_series(g)
+            self.series_of_window.append(sid)
+        self.series_of_window[ws] = sid
+        self._win_of[sid] = ws
+
+    def observe_windows(self, groups, times, offsets, event_messages, series_ids, values,
+                        messages) -> list[WindowClose]:
+        """Feed a batch's events (group, event time, offset, message position) and values to the
+        windows; return the windows that closed."""
+        ws = self._win_of[series_ids]
+        keep = ws >= 0
+        if not keep.all():
+            ws, values, messages = ws[keep], values[keep], messages[keep]
+        return self.windows.update_messages(groups, times, offsets, event_messages, ws, values, messages)
 
     def _bank(self, spec: DetectorSpec) -> _BankSlots:
         key = spec.key()
@@ -223,11 +304,18 @@ class PartitionMonitor:
             "series": [[s.model, s.model_version, s.signal] for s in self.series],
             "references": [self.refs.get_state(i) for i in range(len(self.series))],
             "detectors": detectors,
+            "windows": {
+                "bank": window.get_state(self.windows),
+                "groups": [list(k) for k in self.group_keys],
+                "series": [[*k, ws] for k, ws in self._win_ids.items()],
+            },
         }
 
     def set_state(self, state: dict) -> None:
         """Load a checkpoint into a fresh monitor. Series get today's config; detectors whose
         spec still applies resume, the others start fresh."""
+        if "windows" in state:
+            self._restore_windows(state["windows"])
         for (model, version, signal), ref in zip(state["series"], state["references"]):
             sid = self.series_id(model, version, signal)
             if sid >= 0:
@@ -243,3 +331,10 @@ class PartitionMonitor:
                 if det_state is not None:
                     bank.bank.set_state(int(bank.slot_of[sid]), det_state)
 
+    def _restore_windows(self, state: dict) -> None:
+        self.windows = window.set_state(state["bank"])
+        self.group_keys = [tuple(k) for k in state["groups"]]
+        self._groups = {k: g for g, k in enumerate(self.group_keys)}
+        self.group_configs = [self.config.resolve_windows(model) for model, _ in self.group_keys]
+        self._win_ids = {(m, v, s): ws for m, v, s, ws in state["series"]}
+        self.series_of_window = [-1] * len(self._win_ids)

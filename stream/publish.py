@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from driftwire.schemas import AlertSource, DriftAlert
+from driftwire.schemas import AlertSource, AlertWindow, DriftAlert
 
 log = logging.getLogger("driftwire")
 
@@ -170,3 +170,24 @@ def build_alert(*, series, spec, detection, event_id: str, msg, reference, event
 
 def _finite_or_none(v):
     return None if v is None or not math.isfinite(v) else float(v)
+
+
+def build_window_alert(*, model: str, version: str, signal: str, finding, close, topic: str, partition: int,
+                       details: dict) -> DriftAlert:
+    """The alert for a rule a closed window broke; its source is the window's last record."""
+    return DriftAlert(
+        alert_id=alert_id(topic, partition, close.last_offset, signal, finding.statistic, finding.severity),
+        model=model,
+        model_version=version,
+        signal=signal,
+        kind=finding.kind,
+        detector=finding.statistic,
+        severity=finding.severity,
+        statistic=_finite_or_none(finding.value),
+        threshold=_finite_or_none(finding.threshold),
+        event_time=utc(close.end),
+        detected_at=utc(time.time()),
+        window=AlertWindow(start=utc(close.start), end=utc(close.end), count=close.events),
+        source=AlertSource(topic=topic, partition=partition, offset=close.last_offset),
+        details=details,
+    )

@@ -26,7 +26,8 @@ MAX_SHAPES = 10_000
 class _Shape:
     """One (model, version, feature names, value types) combination, resolved once."""
 
-    __slots__ = ("error", "names", "columns", "series", "int_columns", "capped", "direct", "values", "messages")
+    __slots__ = ("error", "names", "columns", "series", "int_columns", "capped", "direct", "values", "messages",
+                 "group")
 
     # A feature column holds a number, string, bool or null; the first bad type makes the shape
     # (and so every event of it) invalid, with the same error the reference check raises.
@@ -35,6 +36,8 @@ class _Shape:
                  n_features: int):
         self.error: dec.InvalidEvent | None = None
         self.names = names
+        #: window group of the shape's model version (-1: none)
+        self.group = -1
         self.values: list = []
         self.messages: list[int] = []
         columns, series, ints, capped = [], [], [], 0
@@ -54,6 +57,8 @@ class _Shape:
                 capped += 1
         self.columns = np.array(columns, dtype=np.int64)
         self.series = np.array(series, dtype=np.int64)
+        if self.error is None:
+            self.group = monitor.window_group(model, version)
         self.int_columns = tuple(ints)
         self.capped = capped
         # Numbers and nulls only: numpy converts the values straight to float64 (null -> NaN,
@@ -112,7 +117,11 @@ class Router:
         #: the scanner's shapes; entry i is the model and _Shape of scanner id i (None: slow path)
         self._table = sc.ShapeTable(hash_mask)
         self._table_shapes: list[tuple[str, _Shape | None]] = []
+        #: window group of each scanner shape id (-1: none or slow path)
+        self._table_groups = np.zeros(0, dtype=np.int64)
         self._stale_table = False
+        #: (message positions, window groups) of this batch's events in a window group
+        self._events: list[tuple[np.ndarray, np.ndarray]] = []
         #: (series, values, messages) of the events add_batch took the fast way, and their capped values
         self._fast: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._fast_capped = 0
@@ -169,6 +178,7 @@ class Router:
         if self._stale_table or len(self._table) >= MAX_SHAPES:
             self._table.clear()
             self._table_shapes = []
+            self._table_groups = np.zeros(0, dtype=np.int64)
             self._stale_table = False
         buf, off = sc.pack(values)
         table = self._table
@@ -188,15 +198,28 @@ class Router:
                 self.add(values[k], int(indices[k]))
             except dec.InvalidEvent as exc:
                 errors.append((k, exc))
-        series, taken, messages, counts = table.gather(status, ids, vstart, vals, np.asarray(indices, np.int64))
+        indices = np.asarray(indices, np.int64)
+        series, taken, messages, counts = table.gather(status, ids, vstart, vals, indices)
         if taken.size:
             self._fast.append((series, taken, messages))
+        self._fast_events(status, ids, indices)
         for sid in np.flatnonzero(counts).tolist():
             model, shape = self._table_shapes[sid]
             n = int(counts[sid])
             self.counts[model] = self.counts.get(model, 0) + n
             self._fast_capped += shape.capped * n
         return errors
+
+    def _fast_events(self, status, ids, indices) -> None:
+        fast = np.flatnonzero(status == sc.FAST)
+        if not fast.size:
+            return
+        groups = self._table_groups[ids[fast]]
+        windowed = groups >= 0
+        if windowed.all():
+            self._events.append((indices[fast], groups))
+        elif windowed.any():
+            self._events.append((indices[fast][windowed], groups[windowed]))
 
     def _resolve(self, sid: int) -> None:
         """Scanner shape ``sid`` to its _Shape, made as add makes it; the slow path for a shape
@@ -212,6 +235,7 @@ class Router:
         else:
             self._table.resolve(sid, shape.columns, shape.series)
         self._table_shapes.append((model, shape))
+        self._table_groups = np.append(self._table_groups, -1 if shape is None else shape.group)
 
     def _new_shape(self, key: tuple) -> _Shape:
         if len(self._shapes) >= MAX_SHAPES:
@@ -226,6 +250,18 @@ class Router:
         # Not at once: ids the current scan handed out stay valid until its batch is taken.
         self._stale_table = True
 
+    def take_events(self) -> tuple[np.ndarray, np.ndarray]:
+        """(message positions, window groups) of the events :meth:`flush` handed over, in message
+        order: the clock of their windows (an event with no numeric value still counts)."""
+        parts, self._events = self._events, []
+        if not parts:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        if len(parts) == 1:
+            return parts[0]
+        messages, groups = (np.concatenate(p) for p in zip(*parts))
+        order = np.argsort(messages, kind="stable")
+        return messages[order], groups[order]
+
     def flush(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """The batch as (series ids, values, message index of each value, values the cap dropped),
         in message order, and start a new batch."""
@@ -235,6 +271,8 @@ class Router:
         self._fast_capped = 0
         for shape in self._active:
             n = len(shape.messages)
+            if shape.group >= 0:
+                self._events.append((np.array(shape.messages, dtype=np.int64), np.full(n, shape.group, np.int64)))
             width = len(shape.names)
             capped += shape.capped * n
             if shape.columns.size:

@@ -15,6 +15,8 @@ import logging
 import threading
 import time
 import zlib
+from collections import deque
+from operator import itemgetter
 
 import numpy as np
 import orjson
@@ -24,10 +26,11 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from driftwire.detectors import kernels, standardize
 
 from . import decode as dec
-from . import scan
+from . import rules, scan
 from .metrics import HealthState, Metrics, MetricsServer
 from .monitor import PartitionMonitor, SeriesBudget
-from .publish import Cooldown, Publisher, build_alert
+from .publish import Cooldown, Publisher, build_alert, build_window_alert
+from .references import ReferenceReader, load_profile_files
 from .router import Router
 from .settings import DetectionConfig, Settings
 
@@ -81,6 +84,7 @@ def ensure_topics(settings: Settings, config: DetectionConfig) -> None:
         NewTopic(settings.dlq_topic, n),
         NewTopic(settings.state_topic, n,
                  config={"cleanup.policy": "compact", "max.message.bytes": str(MAX_CHECKPOINT_BYTES)}),
+        NewTopic(settings.references_topic, 1, config={"cleanup.policy": "compact"}),
     ]
     existing = admin.list_topics(timeout=10).topics
     missing = [t for t in wanted if t.topic not in existing]
@@ -109,6 +113,13 @@ class DriftService:
         self.routers: dict[tuple[str, int], Router] = {}
         self._kind = {settings.predictions_topic: dec.PREDICTION, settings.features_topic: dec.FEATURE}
         self._allowed = frozenset(self.config.allowed_models)
+        #: reference profiles by (model, version), from the config's files and the references topic
+        self.profiles = load_profile_files(self.config.references)
+        self._references: ReferenceReader | None = None
+        #: event rates of each (partition, window group)'s recent windows, for the volume rule
+        self._volumes: dict[tuple, deque] = {}
+        self._offsets = np.empty(0, dtype=np.int64)
+        self._times = np.empty(0)
         self._stop = stop or threading.Event()
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
@@ -143,6 +154,9 @@ class DriftService:
         if s.auto_create_topics:
             ensure_topics(s, self.config)
         self.warm_up()
+        self._references = ReferenceReader(client_config(s, self.config, "consumer"), s.references_topic,
+                                           self._use_profile, self.metrics)
+        self._references.read_to_end()
         self._producer = Producer(client_config(s, self.config, "producer"))
         self._publisher = Publisher(self._producer, s.alerts_topic, s.dlq_topic, self.metrics)
         self._consumer = Consumer({**client_config(s, self.config, "consumer"), "error_cb": self._on_client_error})
@@ -164,6 +178,7 @@ class DriftService:
             return 0
         finally:
             self.health.alive = False
+            self._references.close()
             self._consumer.close()
             self._producer.flush(10)
             if self._http:
@@ -183,7 +198,7 @@ class DriftService:
         committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(partitions, timeout=10)}
         for tp in partitions:
             key = (tp.topic, tp.partition)
-            monitor = PartitionMonitor(tp.topic, tp.partition, self.config, self.budget)
+            monitor = PartitionMonitor(tp.topic, tp.partition, self.config, self.budget, self.profiles)
             router = Router(monitor, self._kind[tp.topic], self.settings.max_message_bytes, self._allowed)
             snap = snapshots.get(key)
             if snap is not None:
@@ -230,6 +245,9 @@ class DriftService:
         """Decode, route, detect and publish one consumed batch."""
         started = time.perf_counter()
         routers = self.routers
+        if self._offsets.shape[0] < len(msgs):
+            self._offsets = np.empty(len(msgs), dtype=np.int64)
+            self._times = np.empty(len(msgs))
         for start, end, key in _runs(msgs):
             if key is None:
                 self._consumer_error(msgs[start].error())
@@ -245,6 +263,9 @@ class DriftService:
                 self.metrics.series_dropped.inc(capped)
             if values.size:
                 self._detect(self.monitors[key], series, values, messages, msgs)
+            events, groups = router.take_events()
+            if events.size:
+                self._windows(key, groups, events, series, values, messages)
         self.metrics.series_tracked.set(self.budget.used)
         self.metrics.batch_events.observe(len(msgs))
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
@@ -252,7 +273,11 @@ class DriftService:
     def _take(self, router: Router, msgs, start: int, end: int) -> None:
         """Route ``msgs[start:end]``, records of one partition, and dead-letter the invalid ones."""
         run = msgs[start:end]
-        offsets = np.fromiter(map(Message.offset, run), dtype=np.int64, count=end - start)
+        offsets = self._offsets[start:end] = np.fromiter(map(Message.offset, run), dtype=np.int64, count=end - start)
+        # record times in seconds: the window clock of events (see detectors.window)
+        self._times[start:end] = np.fromiter(map(_MS, map(Message.timestamp, run)), dtype=np.float64,
+                                             count=end - start)
+        self._times[start:end] *= 0.001
         # A record below the offset after the last one taken was taken already (fetched again
         # before a rebalance): keep only those above every earlier one.
         before = np.maximum.accumulate(np.concatenate(([router.next_offset - 1], offsets[:-1])))
@@ -301,6 +326,83 @@ class DriftService:
             log.info("drift: model=%s version=%s signal=%s detector=%s severity=%s offset=%s[%d]@%d",
                      series.model, series.model_version, series.signal, spec.name, d.severity,
                      msg.topic(), msg.partition(), msg.offset())
+
+    # -- windows -------------------------------------------------------------------------
+    def _windows(self, key, groups, events, series, values, messages) -> None:
+        monitor = self.monitors[key]
+        closes = monitor.observe_windows(groups, self._times[events], self._offsets[events], events, series, values,
+                                         messages)
+        for close in closes:
+            self._window_closed(key, monitor, close)
+
+    def _window_closed(self, key, monitor: PartitionMonitor, close) -> None:
+        model, version = monitor.group_keys[close.group]
+        config = monitor.group_configs[close.group]
+        model_label = self.metrics.model_label(model)
+        self.metrics.windows_closed.labels(model_label).inc()
+        self.metrics.window_events.labels(model_label, version).set(close.events)
+        if close.late:
+            self.metrics.late_events.labels(model_label).inc(close.late)
+        learning = monitor.windows.learning(close.group)
+        for ws, stats in close.series.items():
+            series = monitor.series[monitor.series_of_window[ws]]
+            ref = monitor.windows.references[ws]
+            self._gauge_window(model_label, version, series.signal, stats)
+            reference_missing = None if ref is None else ref.profile["missing_rate"]
+            found = rules.quality_findings(stats, series.config.drift, reference_missing)
+            if ref is not None:
+                found += rules.drift_findings(stats, series.config.drift, series.kind)
+            elif not learning and stats["count"] and (model, version, series.signal) not in monitor.new_fields:
+                monitor.new_fields.add((model, version, series.signal))
+                found.append(rules.Finding("new_field", "data_quality", "warning", stats["count"], 0.0))
+            for finding in found:
+                self._window_alert(key, model, version, series.signal, series.config.cooldown, finding, close, stats)
+        if config.duration is not None:
+            # Only a time window's volume says something: a count window holds the same number of
+            # events whatever the traffic.
+            history = self._volumes.setdefault((key, close.group), deque(maxlen=config.volume_history))
+            finding = rules.volume_finding(close.events, list(history), config.volume_drop)
+            if finding is not None:
+                self._window_alert(key, model, version, "events", 0.0, finding, close, {"events": close.events})
+            history.append(close.events)
+
+    def _gauge_window(self, model_label: str, version: str, signal: str, stats: dict) -> None:
+        gauge = self.metrics.drift_statistic
+        for name in rules.GAUGED:
+            if name in stats:
+                gauge.labels(model_label, version, signal, name).set(stats[name])
+        self.metrics.missing_rate.labels(model_label, version, signal).set(stats["missing_rate"])
+        if "out_of_range_rate" in stats:
+            self.metrics.out_of_range_rate.labels(model_label, version, signal).set(stats["out_of_range_rate"])
+
+    def _window_alert(self, key, model, version, signal, cooldown, finding, close, stats) -> None:
+        model_label = self.metrics.model_label(model)
+        self.metrics.drift_detections.labels(model_label, signal, finding.statistic, finding.kind,
+                                             finding.severity).inc()
+        if finding.severity == "critical":
+            self.metrics.last_drift.labels(model_label, version, signal, finding.statistic).set(close.end)
+        suppressed = self.cooldown.allow((model, version, signal, finding.statistic, finding.severity), close.end,
+                                         cooldown)
+        if suppressed is None:
+            self.metrics.alerts_suppressed.labels(model_label, signal, finding.statistic).inc()
+            return
+        details = {"statistics": stats, "window_number": close.number, "late_events": close.late,
+                   "suppressed_since_last_alert": suppressed}
+        alert = build_window_alert(model=model, version=version, signal=signal, finding=finding, close=close,
+                                   topic=key[0], partition=key[1], details=details)
+        self._publisher.alert(alert)
+        self.metrics.drift_alerts.labels(model_label, signal, finding.statistic, finding.kind).inc()
+        log.info("window %s: model=%s version=%s signal=%s severity=%s value=%.4g threshold=%.4g events=%d",
+                 finding.statistic, model, version, signal, finding.severity, finding.value, finding.threshold,
+                 close.events)
+
+    def _use_profile(self, profile) -> None:
+        """A reference profile from the topic: used from now on by windows of its model version."""
+        self.profiles[(profile.model, profile.model_version)] = profile
+        for monitor in self.monitors.values():
+            for g, (model, version) in enumerate(monitor.group_keys):
+                if model == profile.model and monitor.profile_of(model, version) is profile:
+                    monitor.use_profile(g, profile)
 
     # -- periodic work -------------------------------------------------------------------
     def _maybe_checkpoint(self) -> None:
@@ -396,6 +498,7 @@ class DriftService:
         if now - self._last_stats >= 1.0:
             self._last_stats = now
             self._report_statistics()
+            self._references.poll()
 
     def _report_lag(self) -> None:
         tps = [TopicPartition(t, p) for t, p in self.monitors]
@@ -478,6 +581,9 @@ def _runs(msgs):
     ends = [*starts[1:], n]
     # a valid record's code holds its partition in the low 32 bits
     return [(s, e, None if codes[s] < 0 else (topics[s], int(codes[s]) & 0xFFFFFFFF)) for s, e in zip(starts, ends)]
+
+
+_MS = itemgetter(1)
 
 
 def _event_id_and_time(msg) -> tuple[str, float]:

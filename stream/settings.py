@@ -21,6 +21,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from driftwire.detectors.window import WindowSpec
+
 KAFKA_ENV_PREFIX = "DRIFTWIRE_KAFKA_"
 
 
@@ -35,6 +37,9 @@ class Settings(BaseSettings):
     features_topic: str = "features"
     labels_topic: str = "labels"
     alerts_topic: str = "drift-alerts"
+    references_topic: str = Field(
+        "drift-references", description="compacted topic of reference profiles, key = model/version"
+    )
     dlq_topic: str = "drift-dlq"
     state_topic: str = Field(
         "driftwire-state", description="compacted topic of detector checkpoints, key = group/topic/partition"
@@ -110,6 +115,39 @@ DEFAULT_DETECTORS = (
 )
 
 
+class DriftRules(BaseModel):
+    """When a closed window's statistics make an alert. None turns a rule off.
+
+    The defaults follow common practice: PSI 0.1 / 0.25 are the usual "moderate" / "significant"
+    shift levels of credit-scoring practice; tests use p < 0.05. A test on a large window finds a
+    difference too small to matter, and one signal tested every window at p < 0.05 alarms on one
+    stationary window in twenty, so the Kolmogorov-Smirnov and chi-square rules also need an
+    effect size (as river's KSWIN requires a statistic above 0.1): a KS statistic of 0.05 is a
+    shift of about 0.12 standard deviations of a normal signal; a Jensen-Shannon distance of 0.05
+    is a category gaining about 2% of the traffic from nothing.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    psi_warning: float | None = 0.1
+    psi_critical: float | None = 0.25
+    ks_pvalue: float | None = 0.05
+    ks_min_statistic: float = 0.05
+    chi_square_pvalue: float | None = 0.05
+    chi_square_min_js: float = 0.05
+    unseen_rate: float | None = 0.05
+    js_distance: float | None = None
+    hellinger: float | None = None
+    kl_divergence: float | None = None
+    wasserstein_std: float | None = None
+    #: values a window needs before any statistic rule applies
+    min_samples: int = Field(100, ge=1)
+    #: data quality: missing rate above the reference's by more than this
+    missing_margin: float | None = 0.05
+    #: data quality: share of values outside the reference's [min, max]
+    out_of_range_rate: float | None = 0.05
+
+
 class SignalConfig(BaseModel):
     """What runs on one signal. Fields left unset inherit from the model's, then the global defaults."""
 
@@ -123,6 +161,57 @@ class SignalConfig(BaseModel):
     warmup: int | None = Field(None, ge=2)
     #: seconds between two alerts of one (model, version, signal, detector).
     cooldown: float | None = Field(None, ge=0)
+    #: rules on this signal's window statistics (:class:`DriftRules`); fields left out inherit.
+    drift: dict[str, Any] | None = None
+
+    @field_validator("drift")
+    @classmethod
+    def _drift(cls, v):
+        if v is not None:
+            DriftRules.model_validate(v)
+        return v
+
+
+class WindowConfig(BaseModel):
+    """How a model version's windows run (the ``windows:`` section, global or per model).
+
+    A window is ``size`` events or ``duration`` seconds of event time; ``slide`` > 1 makes it
+    sliding, evaluated every 1/slide of it; ``lateness``: sub-windows a time window stays open
+    for late events. With no reference profile, a model version's first ``reference_size``
+    events are its reference.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool | None = None
+    size: int | None = Field(None, ge=1)
+    duration: float | None = Field(None, gt=0)
+    slide: int | None = Field(None, ge=1)
+    lateness: int | None = Field(None, ge=0)
+    reference_size: int | None = Field(None, ge=1)
+    bins: int | None = Field(None, ge=2, le=64)
+    #: data quality: alert when a window's event rate drops below this fraction of the trailing
+    #: average of the last ``volume_history`` windows
+    volume_drop: float | None = Field(None, ge=0, le=1)
+    volume_history: int | None = Field(None, ge=1)
+
+
+class ResolvedWindowConfig(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool = True
+    size: int | None = 10_000
+    duration: float | None = None
+    slide: int = 1
+    lateness: int = 1
+    reference_size: int = 10_000
+    bins: int = 10
+    volume_drop: float | None = 0.5
+    volume_history: int = 10
+
+    def spec(self) -> WindowSpec:
+        return WindowSpec(size=self.size, duration=self.duration, slide=self.slide, lateness=self.lateness,
+                          reference_size=self.reference_size)
 
 
 class ResolvedSignalConfig(BaseModel):
@@ -133,10 +222,11 @@ class ResolvedSignalConfig(BaseModel):
     standardize: bool
     warmup: int
     cooldown: float
+    drift: DriftRules
 
 
 GLOBAL_DEFAULTS = ResolvedSignalConfig(
-    enabled=True, detectors=DEFAULT_DETECTORS, standardize=True, warmup=1000, cooldown=300.0
+    enabled=True, detectors=DEFAULT_DETECTORS, standardize=True, warmup=1000, cooldown=300.0, drift=DriftRules()
 )
 
 
@@ -145,6 +235,7 @@ class ModelConfig(BaseModel):
 
     defaults: SignalConfig = Field(default_factory=SignalConfig)
     signals: dict[str, SignalConfig] = Field(default_factory=dict)
+    windows: WindowConfig = Field(default_factory=WindowConfig)
 
 
 class DetectionConfig(BaseModel):
@@ -171,6 +262,9 @@ class DetectionConfig(BaseModel):
 
     defaults: SignalConfig = Field(default_factory=SignalConfig)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
+    windows: WindowConfig = Field(default_factory=WindowConfig)
+    #: reference profile files (``driftwire profile``), read at start-up
+    references: list[Path] = Field(default_factory=list)
     #: when non-empty, events of other models are dead-lettered as unknown_model.
     allowed_models: list[str] = Field(default_factory=list)
     kafka: dict[str, str] = Field(default_factory=dict)
@@ -184,10 +278,28 @@ class DetectionConfig(BaseModel):
         if model_cfg is not None:
             layers += [model_cfg.defaults, model_cfg.signals.get(signal, SignalConfig())]
         merged = GLOBAL_DEFAULTS.model_dump()
+        drift = merged["drift"]
         for layer in layers:
-            merged.update(layer.model_dump(exclude_none=True))
+            values = layer.model_dump(exclude_none=True)
+            drift.update(values.pop("drift", {}))
+            merged.update(values)
         merged["detectors"] = tuple(DetectorSpec.model_validate(d) for d in merged["detectors"])
+        merged["drift"] = DriftRules.model_validate(drift)
         return ResolvedSignalConfig(**merged)
+
+    def resolve_windows(self, model: str) -> ResolvedWindowConfig:
+        """The window config of a model: its own, then the global ``windows:``, then the defaults.
+        A ``duration`` given at a layer replaces a ``size`` from the layers below, and the reverse."""
+        merged = ResolvedWindowConfig().model_dump()
+        model_cfg = self.models.get(model)
+        for layer in [self.windows, *([model_cfg.windows] if model_cfg else [])]:
+            values = layer.model_dump(exclude_none=True)
+            if "duration" in values:
+                merged["size"] = None
+            if "size" in values:
+                merged["duration"] = None
+            merged.update(values)
+        return ResolvedWindowConfig(**merged)
 
     def detector_specs(self) -> list[DetectorSpec]:
         """Every detector the config names, the global defaults included."""
@@ -195,6 +307,14 @@ class DetectionConfig(BaseModel):
         for model_cfg in self.models.values():
             layers += [model_cfg.defaults, *model_cfg.signals.values()]
         return [spec for layer in layers for spec in layer.detectors or ()]
+
+    def check_windows(self) -> None:
+        """Build every window spec once, so an impossible one fails at start-up."""
+        for model in [None, *self.models]:
+            try:
+                self.resolve_windows(model).spec()
+            except ValueError as exc:
+                raise ValueError(f"windows of {model or 'the defaults'}: {exc}") from exc
 
     def check_detectors(self) -> None:
         """Build every configured detector once, so a bad name or parameter fails at start-up."""
@@ -217,4 +337,5 @@ def load_config(path: str | Path | None) -> DetectionConfig:
         raise ValueError(f"{path}: the config must be a mapping, got {type(data).__name__}")
     config = DetectionConfig.model_validate(data)
     config.check_detectors()
+    config.check_windows()
     return config

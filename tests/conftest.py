@@ -28,6 +28,7 @@ def names():
         "alerts_topic": f"alerts-{tag}",
         "dlq_topic": f"dlq-{tag}",
         "state_topic": f"state-{tag}",
+        "references_topic": f"references-{tag}",
     }
 
 

@@ -1,0 +1,155 @@
+"""Windowed distribution drift end to end on the embedded broker, at the default window settings:
+a reference learnt from the first 10,000 events of a model version, tumbling windows of 10,000
+events, the default rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+import pytest
+from confluent_kafka import Producer
+
+from busutil import fast_config, metric_samples, read_topic, running, total, wait_until
+from driftwire.detectors.profile import numeric_profile
+from driftwire.schemas import DriftAlert, ReferenceProfile
+from driftwire.stream.service import DriftService, ensure_topics
+
+pytestmark = pytest.mark.broker
+
+WINDOW = 10_000
+REFERENCE = 10_000
+
+
+def _events(model: str, columns: dict[str, np.ndarray], start: int = 0) -> list[bytes]:
+    """Prediction events of ``model``; a NaN in a column leaves that feature out of the event."""
+    n = len(next(iter(columns.values())))
+    out = []
+    for i in range(n):
+        features = {name: float(col[i]) for name, col in columns.items() if not np.isnan(col[i])}
+        out.append(orjson.dumps({"event_id": f"{model}-{start + i}", "model": model, "model_version": "v1",
+                                 "timestamp": 1.7e9 + (start + i) * 0.01, "prediction": 0.5,
+                                 "features": features}))
+    return out
+
+
+def _produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
+    for v in values:
+        while True:
+            try:
+                producer.produce(topic, v)
+                break
+            except BufferError:
+                producer.poll(0.1)
+    assert producer.flush(60) == 0
+
+
+def _scenario(kind: str, rng, before: int, after: int) -> dict[str, np.ndarray]:
+    """Feature x changes after ``before`` events as ``kind`` says; y never changes."""
+    y = rng.normal(10.0, 2.0, before + after)
+    x = rng.normal(0.0, 1.0, before + after)
+    if kind == "mean_shift":
+        x[before:] += 0.25
+    elif kind == "variance":
+        x[before:] *= np.sqrt(2.0)
+    elif kind == "missing":
+        x[rng.random(before + after) < np.where(np.arange(before + after) < before, 0.01, 0.20)] = np.nan
+    return {"x": x, "y": y}
+
+
+def _alerts(bootstrap: str, topic: str) -> list[DriftAlert]:
+    return [DriftAlert.model_validate_json(r.value()) for r in read_topic(bootstrap, topic, timeout=5)]
+
+
+def _run(settings, values: list[bytes], config=None) -> tuple[list[DriftAlert], dict]:
+    config = config or fast_config()
+    ensure_topics(settings, config)
+    _produce(settings.bootstrap_servers, settings.predictions_topic, values)
+    with running(DriftService(settings, config)) as service:
+        wait_until(lambda: total(metric_samples(service.metrics_port), "driftwire_events_total") >= len(values),
+                   240, what="all events consumed")
+        samples = metric_samples(service.metrics_port)
+    return _alerts(settings.bootstrap_servers, settings.alerts_topic), samples
+
+
+def test_each_change_raises_its_alert_within_two_windows(settings):
+    settings = settings.model_copy(update={"topic_partitions": 1})
+    rng = np.random.default_rng(11)
+    before = REFERENCE + 2 * WINDOW  # the reference, then two windows like it
+    after = 2 * WINDOW
+    values = []
+    for kind in ("mean_shift", "variance", "missing"):
+        values += _events(kind, _scenario(kind, rng, before, after))
+    alerts, samples = _run(settings, values)
+    # the windows each model version closed: 2 before the change and 2 after
+    assert total(samples, "driftwire_windows_closed_total") == 12
+    by_model = {}
+    for a in alerts:
+        by_model.setdefault(a.model, []).append(a)
+    expected = {"mean_shift": ("data_drift", "ks"), "variance": ("data_drift", "ks"),
+                "missing": ("data_quality", "missing_rate")}
+    for model, (kind, statistic) in expected.items():
+        found = by_model.get(model, [])
+        assert {(a.signal, a.kind, a.detector) for a in found} >= {("x", kind, statistic)}, (model, found)
+        assert all(a.signal == "x" for a in found), f"{model}: alerts on the unchanged signal y: {found}"
+        windowed = [a for a in found if a.window is not None]  # the online detectors alert too
+        first = min(windowed, key=lambda a: a.source.offset)
+        assert first.window.count == WINDOW
+        assert first.details["window_number"] <= 3, f"{model}: first alert in window {first.details['window_number']}"
+        assert first.window.start.timestamp() >= 1.7e9 + before * 0.01 - 1e-6, f"{model}: alert before the change"
+    missing = next(a for a in by_model["missing"] if a.detector == "missing_rate")
+    assert 0.17 < missing.statistic < 0.23 and missing.threshold == pytest.approx(0.06, abs=0.005)
+
+
+def test_fifty_stationary_windows_raise_no_alert(settings):
+    settings = settings.model_copy(update={"topic_partitions": 1})
+    rng = np.random.default_rng(5)
+    n = REFERENCE + 50 * WINDOW
+    columns = {
+        "normal": rng.normal(0.0, 1.0, n),
+        "lognormal": rng.lognormal(3.0, 0.6, n),
+        "counts": rng.poisson(4.0, n).astype(float),
+        "uniform": rng.uniform(-5.0, 5.0, n),
+    }
+    columns["normal"][rng.random(n) < 0.02] = np.nan  # a steady 2% missing
+    alerts, samples = _run(settings, _events("calm", columns))
+    assert total(samples, "driftwire_windows_closed_total") == 50
+    assert alerts == [], [(a.signal, a.detector, a.statistic) for a in alerts]
+    psi = [v for k, v in samples["driftwire_drift_statistic"].items() if ("detector", "psi") in k]
+    assert len(psi) == 5 and max(psi) < 0.02  # four features and the prediction
+
+
+def test_a_profile_file_is_the_reference_from_the_first_event(settings, tmp_path):
+    settings = settings.model_copy(update={"topic_partitions": 1})
+    rng = np.random.default_rng(3)
+    train = rng.normal(0.0, 1.0, 100_000)
+    profile = ReferenceProfile(model="scored", model_version="v1", rows=train.size, source="train",
+                               signals={"x": numeric_profile(train)})
+    path = tmp_path / "scored.json"
+    path.write_text(profile.model_dump_json())
+    live = {"x": rng.normal(0.5, 1.0, WINDOW)}  # shifted from the very first event
+    config = fast_config(references=[path])
+    alerts, samples = _run(settings, _events("scored", live), config)
+    assert total(samples, "driftwire_windows_closed_total") == 1
+    found = {(a.signal, a.detector, a.severity) for a in alerts}
+    assert ("x", "ks", "critical") in found and {f for f in found if f[:2] == ("x", "psi")}, found
+    # the profile has no prediction: a field the reference does not know
+    assert ("prediction", "new_field", "warning") in found
+
+
+def test_a_profile_on_the_references_topic_replaces_the_learnt_reference(settings):
+    settings = settings.model_copy(update={"topic_partitions": 1})
+    rng = np.random.default_rng(4)
+    train = rng.normal(3.0, 1.0, 50_000)  # the training data is far from what the stream shows
+    profile = ReferenceProfile(model="shipped", model_version="v1", rows=train.size, source="train",
+                               signals={"x": numeric_profile(train)})
+    config = fast_config()
+    ensure_topics(settings, config)
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    producer.produce(settings.references_topic, profile.model_dump_json().encode(), profile.key.encode())
+    producer.produce(settings.references_topic, b'{"model": "broken"}', b"broken/v1")
+    producer.flush(10)
+    alerts, samples = _run(settings, _events("shipped", {"x": rng.normal(0.0, 1.0, WINDOW)}), config)
+    assert total(samples, "driftwire_reference_profiles_total", outcome="ok") == 1
+    assert total(samples, "driftwire_reference_profiles_total", outcome="invalid") == 1
+    assert ("x", "psi", "critical") in {(a.signal, a.detector, a.severity) for a in alerts}

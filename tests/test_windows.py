@@ -1,0 +1,150 @@
+"""Window bank: each closed window's statistics against scipy and numpy on the same values."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from driftwire.detectors import kll, window
+from driftwire.detectors.profile import numeric_profile, quantile_edges
+from driftwire.detectors.window import WindowBank, WindowSpec
+
+
+def _feed(bank, group, series, values, times=None, present=None):
+    """One event per value (all of ``group``); ``present[i]`` False leaves value i out (missing)."""
+    n = values.size
+    events = np.arange(n, dtype=np.int64)
+    times = events * 1.0 if times is None else times
+    keep = np.ones(n, bool) if present is None else present
+    return bank.update(np.full(n, group, np.int64), times, events, np.full(int(keep.sum()), series, np.int64),
+                       values[keep], events[keep])
+
+
+def _bank_with_profile(reference, spec, sketch_k=2000):
+    bank = WindowBank(sketch_k=sketch_k)
+    g = bank.add_group(spec, learn_reference=False)
+    s = bank.add_series(g)
+    bank.set_group_reference(g, {s: numeric_profile(reference)})
+    return bank, g, s
+
+
+def _psi(ref, win, edges, eps=1e-4):
+    e = np.bincount(np.searchsorted(edges, ref, side="right"), minlength=edges.size + 1) / ref.size
+    a = np.bincount(np.searchsorted(edges, win, side="right"), minlength=edges.size + 1) / win.size
+    e, a = np.maximum(e, eps), np.maximum(a, eps)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def test_tumbling_windows_equal_scipy_and_numpy_on_exact_windows():
+    rng = np.random.default_rng(1)
+    reference = rng.normal(0, 1, 800)
+    live = np.concatenate([rng.normal(0, 1, 1000), rng.normal(0.3, 1.5, 1000), rng.exponential(1, 1000)])
+    present = rng.random(live.size) > 0.1
+    bank, g, s = _bank_with_profile(reference, WindowSpec(size=1000))
+    closes = _feed(bank, g, s, live, present=present)
+    assert [c.number for c in closes] == [0, 1, 2]
+    edges = np.array(numeric_profile(reference)["edges"])
+    for c, chunk in zip(closes, np.split(np.arange(live.size), 3)):
+        win = live[chunk][present[chunk]]
+        got = c.series[s]
+        assert c.events == 1000 and got["count"] == win.size
+        assert got["missing_rate"] == pytest.approx(1 - win.size / 1000)
+        ks = sps.ks_2samp(reference, win)
+        assert got["ks"] == pytest.approx(ks.statistic, abs=1e-12)
+        assert got["ks_pvalue"] == pytest.approx(sps.ks_2samp(reference, win, method="asymp").pvalue, abs=0.01)
+        assert got["wasserstein"] == pytest.approx(sps.wasserstein_distance(reference, win), rel=1e-9)
+        assert got["wasserstein_std"] == pytest.approx(got["wasserstein"] / reference.std(ddof=1), rel=1e-9)
+        assert got["psi"] == pytest.approx(_psi(reference, win, edges), rel=1e-9)
+        assert got["mean"] == pytest.approx(win.mean()) and got["std"] == pytest.approx(win.std(ddof=1))
+        outside = np.mean((win < reference.min()) | (win > reference.max()))
+        assert got["out_of_range_rate"] == pytest.approx(outside)
+        assert c.start == chunk[0] and c.end == chunk[-1] and c.last_offset == chunk[-1]
+
+
+def test_sliding_windows_are_the_last_slide_sub_windows_merged():
+    rng = np.random.default_rng(2)
+    reference = rng.normal(0, 1, 500)
+    live = rng.normal(0, 1, 3000) + np.linspace(0, 1, 3000)
+    bank, g, s = _bank_with_profile(reference, WindowSpec(size=1000, slide=4))
+    closes = _feed(bank, g, s, live)
+    # sub-windows of 250: the first full window ends with sub-window 3, then one per sub-window
+    assert [c.number for c in closes] == list(range(3, 12))
+    for c in closes:
+        end = (c.number + 1) * 250
+        win = live[end - 1000:end]
+        assert c.events == 1000
+        assert c.series[s]["ks"] == pytest.approx(sps.ks_2samp(reference, win).statistic, abs=1e-12)
+        assert c.series[s]["wasserstein"] == pytest.approx(sps.wasserstein_distance(reference, win), rel=1e-9)
+
+
+def test_time_windows_take_late_events_while_open_and_count_the_rest():
+    reference = np.random.default_rng(3).normal(0, 1, 500)
+    bank, g, s = _bank_with_profile(reference, WindowSpec(size=None, duration=10.0, lateness=1))
+    times = np.array([1.0, 2.0, 12.0, 5.0, 25.0, 6.0, 31.0, 41.0])
+    # 5.0 arrives in window [10, 20)'s time: window [0, 10) is still open (lateness 1) and takes it;
+    # 6.0 arrives once [20, 30) has begun: [0, 10) has closed, so it is late.
+    closes = _feed(bank, g, s, np.arange(times.size, dtype=float), times=times)
+    assert [(c.number, c.events, c.late) for c in closes] == [(0, 3, 0), (1, 1, 1), (2, 1, 0)]
+    assert closes[0].start == 1.0 and closes[0].end == 5.0
+
+
+def test_a_group_without_profile_learns_its_reference_from_its_first_events():
+    rng = np.random.default_rng(4)
+    values = rng.lognormal(0, 1, 1500)
+    bank = WindowBank(sketch_k=500, reference_k=1000)  # both exact at these sizes
+    g = bank.add_group(WindowSpec(size=500, reference_size=1000))
+    s = bank.add_series(g)
+    assert bank.learning(g)
+    closes = _feed(bank, g, s, values)
+    assert not bank.learning(g)
+    ref = bank.references[s].profile
+    first = values[:1000]
+    assert ref["count"] == 1000 and ref["min"] == first.min() and ref["max"] == first.max()
+    assert ref["edges"] == pytest.approx(quantile_edges(first, 10).tolist())
+    assert ref["counts"] == numeric_profile(first)["counts"]
+    assert [c.number for c in closes] == [0]
+    assert closes[0].series[s]["ks"] == pytest.approx(sps.ks_2samp(first, values[1000:]).statistic, abs=1e-12)
+
+
+def test_default_sketches_keep_ks_within_their_rank_error_on_large_windows():
+    rng = np.random.default_rng(5)
+    reference = rng.normal(0, 1, 200_000)
+    live = rng.normal(0.1, 1.1, 50_000)
+    bank, g, s = _bank_with_profile(reference, WindowSpec(size=50_000), sketch_k=200)
+    (close,) = _feed(bank, g, s, live)
+    exact = sps.ks_2samp(reference, live).statistic
+    bound = kll.normalized_rank_error(200) + kll.normalized_rank_error(1000)
+    assert abs(close.series[s]["ks"] - exact) <= bound
+    assert close.series[s]["wasserstein"] == pytest.approx(sps.wasserstein_distance(reference, live), rel=0.05)
+
+
+def test_a_restored_bank_continues_exactly():
+    rng = np.random.default_rng(6)
+    values = rng.normal(0, 1, 5000)
+    spec = WindowSpec(size=1000, slide=2, reference_size=1000)
+
+    def fresh():
+        bank = WindowBank(sketch_k=64)
+        g = bank.add_group(spec)
+        return bank, g, bank.add_series(g)
+
+    bank, g, s = fresh()
+    whole = _feed(bank, g, s, values)
+    bank, g, s = fresh()
+    first = _feed(bank, g, s, values[:2700])
+    restored = window.set_state(json.loads(json.dumps(window.get_state(bank))))
+    rest = _feed(restored, g, s, values[2700:])
+    assert [c.number for c in first + rest] == [c.number for c in whole]
+    for a, b in zip(first + rest, whole):
+        assert {k: v for k, v in a.series[s].items() if k != "top_bins"} == pytest.approx(
+            {k: v for k, v in b.series[s].items() if k != "top_bins"})
+
+
+def test_spec_is_checked():
+    with pytest.raises(ValueError):
+        WindowSpec(size=1000, duration=60.0)
+    with pytest.raises(ValueError):
+        WindowSpec(size=1000, slide=3)
