@@ -27,12 +27,12 @@ class NumericProfile(BaseModel):
 
     model_config = _CONFIG
 
-    type: Literal["numeric"] = "numeric"
+    type: Literal["numeric"] = Field("numeric", description="The kind of signal.")
     count: StrictInt = Field(ge=1, description="Rows with a number in this signal.")
     missing_rate: Rate = Field(description="Share of rows without a number here (absent, null or not a number).")
-    min: Number
-    max: Number
-    mean: Number
+    min: Number = Field(description="Smallest value.")
+    max: Number = Field(description="Largest value.")
+    mean: Number = Field(description="Mean of the values.")
     std: Number = Field(ge=0.0, description="Sample standard deviation (ddof=1; 0 for a single row).")
     edges: list[Number] = Field(
         description=(
@@ -63,9 +63,9 @@ class CategoricalProfile(BaseModel):
 
     model_config = _CONFIG
 
-    type: Literal["categorical"] = "categorical"
+    type: Literal["categorical"] = Field("categorical", description="The kind of signal.")
     count: StrictInt = Field(ge=1, description="Rows with a category in this signal.")
-    missing_rate: Rate
+    missing_rate: Rate = Field(description="Share of rows without a category here (absent or null).")
     frequencies: dict[str, StrictInt] = Field(
         description="Rows of each of the most frequent categories (booleans as 'true' / 'false')."
     )
@@ -95,7 +95,9 @@ class ReferenceProfile(BaseModel):
         UNKNOWN_VERSION, description='Version of the model; "*" applies to every version without a profile of its own.'
     )
     rows: StrictInt = Field(ge=1, description="Rows (events) the profile was built from.")
-    created_at: UtcDatetime = Field(default_factory=lambda: datetime.now(UTC))
+    created_at: UtcDatetime = Field(
+        default_factory=lambda: datetime.now(UTC), description="When the profile was built, UTC."
+    )
     source: str = Field("", description="Where the data came from (a file name, a table, 'live events').")
     signals: dict[str, SignalProfile] = Field(
         description="Feature names, and prediction and score when the data has them, to their profile."

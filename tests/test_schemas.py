@@ -25,6 +25,7 @@ from driftwire.schemas import (
     FeatureEvent,
     LabelEvent,
     PredictionEvent,
+    ReferenceProfile,
     json_schemas,
     write_json_schemas,
 )
@@ -89,6 +90,7 @@ def test_event_models_names():
         "feature_event": FeatureEvent,
         "label_event": LabelEvent,
         "drift_alert": DriftAlert,
+        "reference_profile": ReferenceProfile,
     }
 
 

@@ -173,7 +173,7 @@ def test_ks_statistic_matches_scipy():
 
 
 def test_ks_weighted_by_repetition_matches_plain_samples():
-    for u, v, rng in sample_cases(5, 150, high=5000):
+    for u, v, _ in sample_cases(5, 150, high=5000):
         u = np.round(u, 1)  # plenty of repeated values
         uu, uc = np.unique(u, return_counts=True)
         vv, vc = np.unique(v, return_counts=True)
@@ -188,13 +188,10 @@ def test_ks_weighted_by_repetition_matches_plain_samples():
         assert scaled.p_value == pytest.approx(plain.p_value, rel=1e-9, abs=1e-300)
 
 
-def stated_bound(en, p_ours, p_ref, scale):
-    """The agreement stated in ``ks_2samp``'s docstring: ``scale / sqrt(en)`` everywhere, and in the
-    tail (either p-value below 0.05) 0.045, 0.016 or 0.0055 from n_e = 2.5, 10 and 50 up."""
-    bound = scale / math.sqrt(en)
-    if min(p_ours, p_ref) < 0.05:
-        bound = min(bound, 0.0055 if en >= 50 else 0.016 if en >= 10 else 0.045)
-    return bound
+def stated_bound(en, p_ours, p_ref, scale, tail_scale):
+    """The agreement stated in ``ks_2samp``'s docstring: ``scale / sqrt(en)``, and
+    ``tail_scale / sqrt(en)`` where either p-value is below 0.05."""
+    return (tail_scale if min(p_ours, p_ref) < 0.05 else scale) / math.sqrt(en)
 
 
 def test_ks_pvalue_matches_scipy_asymptotic():
@@ -205,7 +202,7 @@ def test_ks_pvalue_matches_scipy_asymptotic():
         en = n * m / (n + m)
         p = ds.ks_2samp(u, None, v, None).p_value
         ref = stats.ks_2samp(u, v, method="asymp").pvalue
-        assert abs(p - ref) <= stated_bound(en, p, ref, 0.19), (n, m, p, ref)
+        assert abs(p - ref) <= stated_bound(en, p, ref, 0.21, 0.093), (n, m, p, ref)
 
 
 def test_ks_pvalue_matches_scipy_exact():
@@ -217,7 +214,7 @@ def test_ks_pvalue_matches_scipy_exact():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             ref = stats.ks_2samp(u, v, method="exact").pvalue
-        assert abs(p - ref) <= stated_bound(en, p, ref, 0.28), (n, m, p, ref)
+        assert abs(p - ref) <= stated_bound(en, p, ref, 0.34, 0.075), (n, m, p, ref)
 
 
 def test_ks_pvalue_formula():
@@ -327,7 +324,7 @@ def check_chi_square(e, a):
     got = ds.chi_square(e, a)
     assert got.dof == ref.dof
     assert got.statistic == pytest.approx(ref.statistic, rel=1e-10, abs=1e-12)
-    assert got.p_value == pytest.approx(ref.pvalue, rel=1e-9 if ref.pvalue > 1e-300 else 1.0, abs=1e-300)
+    assert got.p_value == pytest.approx(ref.pvalue, rel=1e-10 if ref.pvalue > 1e-300 else 1.0, abs=1e-300)
 
 
 def test_chi_square_matches_scipy():
