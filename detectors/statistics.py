@@ -279,14 +279,7 @@ def psi_contributions_kernel(expected, actual, epsilon):
 @nb.njit(cache=True)
 def psi_kernel(expected, actual, epsilon):
     """Population Stability Index of two count vectors (see :func:`psi`); NaN when either sums to 0."""
-    te = _total(expected)
-    ta = _total(actual)
-    if not (te > 0.0 and ta > 0.0):
-        return math.nan
-    total = 0.0
-    for i in range(expected.shape[0]):
-        total += _psi_term(max(actual[i] / ta, epsilon), max(expected[i] / te, epsilon))
-    return total
+    return _total(psi_contributions_kernel(expected, actual, epsilon))
 
 
 @nb.njit(cache=True)

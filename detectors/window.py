@@ -147,11 +147,16 @@ def _moments(m, x, ref_min, ref_max):
 
 
 @nb.njit(cache=True)
+def _empty_moments(m):
+    m[:] = 0.0
+    m[_M_MIN] = np.inf
+    m[_M_MAX] = -np.inf
+
+
+@nb.njit(cache=True)
 def _clear_instance(inst, hist, mom, rows, k, seed):
     hist[inst, :] = 0.0
-    mom[inst, :] = 0.0
-    mom[inst, _M_MIN] = np.inf
-    mom[inst, _M_MAX] = -np.inf
+    _empty_moments(mom[inst])
     kll.reset(rows[inst], k, seed + inst)
 
 
@@ -174,15 +179,6 @@ def _open(g, w, gint, ring_i, ring_f, gser_off, gser, inst_base, hist, mom, rows
             _clear_instance(inst_base[gser[j]] + r, hist, mom, rows, k, seed)
     gint[g, _G_CUR] = w
 
-
-
-@nb.njit(cache=True)
-def _welford(m, x):
-    n = m[0] + 1.0
-    delta = x - m[1]
-    m[1] += delta / n
-    m[2] += delta * (x - m[1])
-    m[0] = n
 
 
 @nb.njit(cache=True)
@@ -209,7 +205,7 @@ def _update(start, v_start, groups, times, offsets, messages, v_series, v_values
                 r = ref_slot[v_series[j]]
                 if r >= 0:
                     kll.update(ref_rows[r], ref_k, v_values[j])
-                    _welford(ref_mom[r], v_values[j])
+                    _moments(ref_mom[r], v_values[j], -np.inf, np.inf)
                 j += 1
             gint[g, _G_REF_EVENTS] += 1
             if gint[g, _G_REF_EVENTS] >= gint[g, _G_REF_TARGET]:
@@ -318,7 +314,7 @@ class WindowBank:
         self.sketches = kll.SketchBank(sketch_k)
         # reference learning
         self.ref_sketches = kll.SketchBank(reference_k)
-        self.ref_mom = np.zeros((8, 3))
+        self.ref_mom = np.zeros((8, _M_WIDTH))
         self._free_ref: list[int] = []
         self._out = np.zeros(4, dtype=np.int64)
 
@@ -378,7 +374,7 @@ class WindowBank:
         slot = self._free_ref.pop() if self._free_ref else self.ref_sketches.add()
         self.ref_sketches.reset(slot)
         self.ref_mom = _grow(self.ref_mom, slot + 1)
-        self.ref_mom[slot] = 0.0
+        _empty_moments(self.ref_mom[slot])
         self.ref_slot[s] = slot
 
     def _index_groups(self) -> None:
@@ -444,9 +440,9 @@ class WindowBank:
         profiles = {}
         for s in self.group_series[g]:
             slot = int(self.ref_slot[s])
-            if slot < 0 or self.ref_mom[slot, 0] == 0:
+            if slot < 0 or self.ref_mom[slot, _M_N] == 0:
                 continue
-            n, mean, m2 = self.ref_mom[slot]
+            n, mean, m2 = self.ref_mom[slot, [_M_N, _M_MEAN, _M_M2]]
             sketch = QuantileSketch.from_dict(self.ref_sketches.get_state(slot))
             std = math.sqrt(m2 / (n - 1.0)) if n > 1 else 0.0
             profiles[s] = numeric_profile_from_sketch(sketch, rows, mean, std, self.reference_bins)

@@ -13,10 +13,12 @@ import logging
 from pathlib import Path
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException
 from pydantic import ValidationError
 
 from driftwire.schemas import ReferenceProfile
+
+from .compacted import read_to_end
 
 log = logging.getLogger("driftwire")
 
@@ -38,43 +40,26 @@ class ReferenceReader:
     all of it), and hands each valid profile to ``use``."""
 
     def __init__(self, consumer_conf: dict, topic: str, use, metrics):
-        conf = {k: v for k, v in consumer_conf.items() if k not in ("group.id",)}
-        conf.update({"group.id": "driftwire-references", "enable.auto.commit": False})
+        # assigned, never subscribed: the group id is only what librdkafka requires
+        conf = {**consumer_conf, "group.id": "driftwire-references", "enable.auto.commit": False}
         self.topic = topic
         self.use = use
         self.metrics = metrics
         self.consumer = Consumer(conf)
         self._assigned = False
 
-    def _assign(self) -> dict[int, int]:
-        """Assign every partition from its beginning; return the high watermark of each."""
-        meta = self.consumer.list_topics(self.topic, timeout=10).topics.get(self.topic)
-        if meta is None or meta.error is not None:
-            return {}
-        ends = {}
-        for p in meta.partitions:
-            _, high = self.consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)
-            ends[p] = high
-        self.consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in meta.partitions])
-        self._assigned = True
-        return ends
-
     def read_to_end(self, timeout: float = 30.0) -> int:
         """Apply every profile on the topic now; returns how many were applied."""
+        applied = 0
+
+        def take(msg) -> None:
+            nonlocal applied
+            applied += self._take(msg)
+
         try:
-            ends = {p: high for p, high in self._assign().items() if high > 0}
+            self._assigned = read_to_end(self.consumer, self.topic, take, timeout)
         except KafkaException as exc:
             log.warning("references topic %s not readable: %s", self.topic, exc)
-            return 0
-        applied = 0
-        waited = 0.0
-        while ends and waited < timeout:
-            msgs = self.consumer.consume(500, 0.5)
-            waited += 0.5 if not msgs else 0.0
-            for msg in msgs:
-                if msg.error() is None and msg.offset() + 1 >= ends.get(msg.partition(), 0):
-                    ends.pop(msg.partition(), None)
-                applied += self._take(msg)
         return applied
 
     def poll(self) -> int:

@@ -27,6 +27,7 @@ from driftwire.detectors import kernels, standardize
 
 from . import decode as dec
 from . import rules, scan
+from .compacted import read_to_end
 from .metrics import HealthState, Metrics, MetricsServer
 from .monitor import PartitionMonitor, SeriesBudget
 from .publish import Cooldown, Publisher, build_alert, build_window_alert
@@ -462,30 +463,17 @@ class DriftService:
         """The newest checkpoint of each of ``keys`` on the state topic (read to its end)."""
         wanted = {self._checkpoint_key(k): k for k in keys}
         found: dict[tuple[str, int], dict] = {}
+
+        def take(msg) -> None:
+            k = wanted.get(msg.key()) if msg.error() is None else None
+            if k is not None:
+                found[k] = orjson.loads(zlib.decompress(msg.value()))
+
         conf = client_config(self.settings, self.config, "consumer")
         conf.update({"group.id": f"{self.settings.group_id}-state-reader", "enable.auto.commit": False})
         reader = Consumer(conf)
         try:
-            meta = reader.list_topics(self.settings.state_topic, timeout=10).topics.get(self.settings.state_topic)
-            if meta is None or meta.error is not None:
-                return found
-            ends = {}
-            for p in meta.partitions:
-                low, high = reader.get_watermark_offsets(TopicPartition(self.settings.state_topic, p), timeout=10)
-                if high > low:
-                    ends[p] = high
-            if not ends:
-                return found
-            reader.assign([TopicPartition(self.settings.state_topic, p, 0) for p in ends])
-            while ends:
-                for msg in reader.consume(1000, 1.0):
-                    if msg.error() is not None:
-                        continue
-                    if msg.offset() + 1 >= ends.get(msg.partition(), 0):
-                        ends.pop(msg.partition(), None)
-                    k = wanted.get(msg.key())
-                    if k is not None:
-                        found[k] = orjson.loads(zlib.decompress(msg.value()))
+            read_to_end(reader, self.settings.state_topic, take)
         finally:
             reader.close()
         return found
