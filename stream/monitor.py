@@ -109,7 +109,7 @@ class PartitionMonitor:
         self.specs: list[DetectorSpec] = []
         self._banks: list[_BankSlots] = []
         self._bank_of_spec: dict[tuple, int] = {}
-        #: reference profiles by (model, version); version "*" for any version (see ReferenceStore)
+        #: reference profiles by (model, version); version "*" for any version (DriftService.profiles)
         self.profiles = profiles if profiles is not None else {}
         self.windows = WindowBank()
         #: window group of each (model, version) (-1: windows off), and its key and config

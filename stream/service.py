@@ -344,7 +344,6 @@ class DriftService:
         self.metrics.window_events.labels(model_label, version).set(close.events)
         if close.late:
             self.metrics.late_events.labels(model_label).inc(close.late)
-        learning = monitor.windows.learning(close.group)
         for ws, stats in close.series.items():
             series = monitor.series[monitor.series_of_window[ws]]
             ref = monitor.windows.references[ws]
@@ -353,7 +352,7 @@ class DriftService:
             found = rules.quality_findings(stats, series.config.drift, reference_missing)
             if ref is not None:
                 found += rules.drift_findings(stats, series.config.drift, series.kind)
-            elif not learning and stats["count"] and (model, version, series.signal) not in monitor.new_fields:
+            elif stats["count"] and (model, version, series.signal) not in monitor.new_fields:
                 monitor.new_fields.add((model, version, series.signal))
                 found.append(rules.Finding("new_field", "data_quality", "warning", stats["count"], 0.0))
             for finding in found:
