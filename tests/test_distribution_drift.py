@@ -61,14 +61,19 @@ def _alerts(bootstrap: str, topic: str) -> list[DriftAlert]:
     return [DriftAlert.model_validate_json(r.value()) for r in read_topic(bootstrap, topic, timeout=5)]
 
 
-def _run(settings, values: list[bytes], config=None) -> tuple[list[DriftAlert], dict]:
+def _run(settings, values: list[bytes], windows: int, config=None) -> tuple[list[DriftAlert], dict]:
+    """Alerts and metrics once every event is counted and ``windows`` windows have closed (a
+    batch's events are counted before its windows close)."""
     config = config or fast_config()
     ensure_topics(settings, config)
     _produce(settings.bootstrap_servers, settings.predictions_topic, values)
     with running(DriftService(settings, config)) as service:
-        wait_until(lambda: total(metric_samples(service.metrics_port), "driftwire_events_total") >= len(values),
+        port = service.metrics_port
+        wait_until(lambda: total(metric_samples(port), "driftwire_events_total") >= len(values),
                    240, what="all events consumed")
-        samples = metric_samples(service.metrics_port)
+        wait_until(lambda: total(metric_samples(port), "driftwire_windows_closed_total") >= windows, 30,
+                   what=f"{windows} windows closed")
+        samples = metric_samples(port)
     return _alerts(settings.bootstrap_servers, settings.alerts_topic), samples
 
 
@@ -80,7 +85,7 @@ def test_each_change_raises_its_alert_within_two_windows(settings):
     values = []
     for kind in ("mean_shift", "variance", "missing"):
         values += _events(kind, _scenario(kind, rng, before, after))
-    alerts, samples = _run(settings, values)
+    alerts, samples = _run(settings, values, windows=12)
     # the windows each model version closed: 2 before the change and 2 after
     assert total(samples, "driftwire_windows_closed_total") == 12
     by_model = {}
@@ -112,7 +117,7 @@ def test_fifty_stationary_windows_raise_no_alert(settings):
         "uniform": rng.uniform(-5.0, 5.0, n),
     }
     columns["normal"][rng.random(n) < 0.02] = np.nan  # a steady 2% missing
-    alerts, samples = _run(settings, _events("calm", columns))
+    alerts, samples = _run(settings, _events("calm", columns), windows=50)
     assert total(samples, "driftwire_windows_closed_total") == 50
     assert alerts == [], [(a.signal, a.detector, a.statistic) for a in alerts]
     psi = [v for k, v in samples["driftwire_drift_statistic"].items() if ("detector", "psi") in k]
@@ -129,7 +134,7 @@ def test_a_profile_file_is_the_reference_from_the_first_event(settings, tmp_path
     path.write_text(profile.model_dump_json())
     live = {"x": rng.normal(0.5, 1.0, WINDOW)}  # shifted from the very first event
     config = fast_config(references=[path])
-    alerts, samples = _run(settings, _events("scored", live), config)
+    alerts, samples = _run(settings, _events("scored", live), windows=1, config=config)
     assert total(samples, "driftwire_windows_closed_total") == 1
     found = {(a.signal, a.detector, a.severity) for a in alerts}
     assert ("x", "ks", "critical") in found and {f for f in found if f[:2] == ("x", "psi")}, found
@@ -149,7 +154,8 @@ def test_a_profile_on_the_references_topic_replaces_the_learnt_reference(setting
     producer.produce(settings.references_topic, profile.model_dump_json().encode(), profile.key.encode())
     producer.produce(settings.references_topic, b'{"model": "broken"}', b"broken/v1")
     producer.flush(10)
-    alerts, samples = _run(settings, _events("shipped", {"x": rng.normal(0.0, 1.0, WINDOW)}), config)
+    alerts, samples = _run(settings, _events("shipped", {"x": rng.normal(0.0, 1.0, WINDOW)}), windows=1,
+                           config=config)
     assert total(samples, "driftwire_reference_profiles_total", outcome="ok") == 1
     assert total(samples, "driftwire_reference_profiles_total", outcome="invalid") == 1
     assert ("x", "psi", "critical") in {(a.signal, a.detector, a.severity) for a in alerts}
