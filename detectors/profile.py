@@ -5,7 +5,8 @@ default: deciles, so each holds about a tenth of the data; the outer bins are op
 later values beyond the training range still fall in a bin), its range and moments, and a KLL
 quantile sketch, which keeps the whole distribution at a documented rank error and merges with
 others. A categorical signal keeps the counts of its ``top_k`` most frequent categories and one
-count for all the others. Missing values (NaN, None) are counted, not profiled.
+count for all the others, with their names (up to ``MAX_OTHER_NAMES``) so that a category that
+never occurred in training can be told from a rare one. Missing values (NaN, None) are counted, not profiled.
 
 The result is plain data in the form of :class:`driftwire.schemas.ReferenceProfile`'s signals.
 
@@ -33,6 +34,8 @@ from .kll import QuantileSketch
 REFERENCE_SKETCH_K = 1000
 DEFAULT_BINS = 10
 DEFAULT_TOP_K = 20
+#: names of categories beyond the top K a profile keeps (see :func:`categorical_profile_from_counts`)
+MAX_OTHER_NAMES = 10_000
 
 
 def quantile_edges(values: np.ndarray, bins: int) -> np.ndarray:
@@ -129,16 +132,28 @@ def categorical_profile(values, top_k: int = DEFAULT_TOP_K) -> dict:
     by name, for a stable result), the count of the rest; None and NaN count as missing."""
     names = [category_name(v) for v in values]
     counts = Counter(n for n in names if n is not None)
-    count = sum(counts.values())
+    return categorical_profile_from_counts(counts, len(names), top_k)
+
+
+def categorical_profile_from_counts(counts: dict[str, int], rows: int, top_k: int = DEFAULT_TOP_K,
+                                    unnamed: int = 0) -> dict:
+    """Profile of a categorical signal from its category counts over ``rows`` rows; ``unnamed``
+    rows had a category whose name was not kept (a reference learnt from live events keeps a
+    bounded number). The names of the categories beyond the top K are kept too, up to
+    ``MAX_OTHER_NAMES``, so that a window can tell a rare training category from one never seen."""
+    count = sum(counts.values()) + unnamed
     if count == 0:
         raise ValueError("a categorical signal needs at least one category")
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     top = dict(ranked[:top_k])
+    others = [name for name, _ in ranked[top_k:]]
+    complete = unnamed == 0 and len(others) <= MAX_OTHER_NAMES
     return {
         "type": "categorical",
-        "count": count,
-        "missing_rate": 1.0 - count / len(names),
-        "frequencies": top,
-        "other": count - sum(top.values()),
-        "cardinality": len(counts),
+        "count": int(count),
+        "missing_rate": 1.0 - count / rows,
+        "frequencies": {name: int(c) for name, c in top.items()},
+        "other": int(count - sum(top.values())),
+        "cardinality": len(counts) + (1 if unnamed else 0),
+        "other_categories": others if complete else None,
     }

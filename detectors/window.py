@@ -49,9 +49,18 @@ import numba as nb
 import numpy as np
 
 from . import kll, statistics
-from .profile import DEFAULT_BINS, REFERENCE_SKETCH_K, QuantileSketch, numeric_profile_from_sketch
+from .profile import (
+    DEFAULT_BINS,
+    DEFAULT_TOP_K,
+    REFERENCE_SKETCH_K,
+    QuantileSketch,
+    categorical_profile_from_counts,
+    numeric_profile_from_sketch,
+)
 
 NUMERIC, CATEGORICAL = 0, 1
+#: distinct categories a reference learnt from live events names; later ones count as unnamed
+LEARN_CATEGORIES = 1024
 
 # group state: int64 columns
 _G_PHASE, _G_REF_TARGET, _G_REF_EVENTS, _G_SEQ, _G_STARTED, _G_CUR, _G_CLOSED, _G_FIRST = range(8)
@@ -184,7 +193,7 @@ def _open(g, w, gint, ring_i, ring_f, gser_off, gser, inst_base, hist, mom, rows
 @nb.njit(cache=True)
 def _update(start, v_start, groups, times, offsets, messages, v_series, v_values, v_messages,
             gint, gsub, ring_i, ring_f, gser_off, gser, inst_base, kind, edges, n_edges, ref_range,
-            hist, mom, rows, k, ref_slot, ref_rows, ref_mom, ref_k, seed, out):
+            hist, mom, rows, k, ref_slot, ref_rows, ref_mom, ref_cat, ref_k, seed, out):
     """Feed events ``start..`` and their values (from ``v_start``) to their groups' windows.
 
     Event i is of group ``groups[i]``, at ``times[i]``, record ``offsets[i]``, message
@@ -202,10 +211,14 @@ def _update(start, v_start, groups, times, offsets, messages, v_series, v_values
             j += 1
         if gint[g, _G_PHASE] == 0:
             while j < nv and v_messages[j] == msg:
-                r = ref_slot[v_series[j]]
-                if r >= 0:
+                s = v_series[j]
+                r = ref_slot[s]
+                if r >= 0 and kind[s] == NUMERIC:
                     kll.update(ref_rows[r], ref_k, v_values[j])
                     _moments(ref_mom[r], v_values[j], -np.inf, np.inf)
+                elif r >= 0:
+                    ref_cat[r, min(np.int64(v_values[j]), ref_cat.shape[1] - 1)] += 1.0
+                    ref_mom[r, _M_N] += 1.0
                 j += 1
             gint[g, _G_REF_EVENTS] += 1
             if gint[g, _G_REF_EVENTS] >= gint[g, _G_REF_TARGET]:
@@ -274,6 +287,7 @@ class _Reference:
     items: np.ndarray | None = None  # the sketch's sorted view (numeric)
     weights: np.ndarray | None = None
     codes: dict[str, int] | None = None  # category -> code (categorical)
+    others: frozenset | None = None  # names of every 'other' category, when the profile has them all
 
 
 class WindowBank:
@@ -281,13 +295,19 @@ class WindowBank:
 
     max_bins: bins of a numeric reference, or categories + 2 (other, unseen) of a categorical one.
     sketch_k: KLL parameter of window sketches; reference sketches use their own.
+    reference_bins, reference_top_k: bins and top categories of a reference learnt from events.
+
+    A categorical series takes category codes as values (:meth:`category_codes`).
     """
 
     def __init__(self, sketch_k: int = 200, max_bins: int = 64, reference_k: int = REFERENCE_SKETCH_K,
-                 reference_bins: int = DEFAULT_BINS, seed: int = 0):
+                 reference_bins: int = DEFAULT_BINS, seed: int = 0, reference_top_k: int = DEFAULT_TOP_K):
+        if reference_top_k + 2 > max_bins:
+            raise ValueError(f"reference_top_k {reference_top_k}: at most max_bins - 2 = {max_bins - 2}")
         self.k = sketch_k
         self.ref_k = reference_k
         self.reference_bins = reference_bins
+        self.reference_top_k = reference_top_k
         self.max_bins = max_bins
         self.seed = seed
         self.specs: list[WindowSpec] = []
@@ -315,6 +335,9 @@ class WindowBank:
         # reference learning
         self.ref_sketches = kll.SketchBank(reference_k)
         self.ref_mom = np.zeros((8, _M_WIDTH))
+        # counts per learning code of a categorical series (the last column: unnamed categories)
+        self.ref_cat = np.zeros((8, LEARN_CATEGORIES + 1))
+        self._learning_codes: list[dict[str, int] | None] = []
         self._free_ref: list[int] = []
         self._out = np.zeros(4, dtype=np.int64)
 
@@ -346,6 +369,7 @@ class WindowBank:
         s = len(self.group_of)
         self.group_of.append(group)
         self.references.append(None)
+        self._learning_codes.append(None)
         ring = self.specs[group].ring
         for name in ("kind", "inst_base", "n_edges"):
             setattr(self, name, _grow(getattr(self, name), s + 1))
@@ -366,7 +390,7 @@ class WindowBank:
         self.instances += ring
         self.group_series[group].append(s)
         self._index_groups()
-        if self.gint[group, _G_PHASE] == 0 and kind == NUMERIC:
+        if self.gint[group, _G_PHASE] == 0:
             self._learn(s)
         return s
 
@@ -375,6 +399,10 @@ class WindowBank:
         self.ref_sketches.reset(slot)
         self.ref_mom = _grow(self.ref_mom, slot + 1)
         _empty_moments(self.ref_mom[slot])
+        if self.kind[s] == CATEGORICAL:
+            self.ref_cat = _grow(self.ref_cat, slot + 1)
+            self.ref_cat[slot] = 0.0
+            self._learning_codes[s] = {}
         self.ref_slot[s] = slot
 
     def _index_groups(self) -> None:
@@ -404,22 +432,43 @@ class WindowBank:
             if len(names) + 2 > self.max_bins:
                 raise ValueError(f"{len(names)} categories; at most {self.max_bins - 2}")
             counts = np.array([*profile["frequencies"].values(), profile["other"]], dtype=np.float64)
-            ref = _Reference(profile, counts, codes={name: code for code, name in enumerate(names)})
+            others = profile.get("other_categories")
+            ref = _Reference(profile, counts, codes={name: code for code, name in enumerate(names)},
+                             others=None if others is None else frozenset(others))
         self.references[s] = ref
 
     def category_code(self, s: int, name: str) -> int:
-        """Code of category ``name`` in series ``s``'s windows: its reference category, else
-        'other' if the reference had other categories, else 'unseen'."""
+        """Code of category ``name`` in series ``s``'s windows: its reference category; else
+        'other' when the reference had it among its other categories, or cannot tell (it did not
+        keep their names); else 'unseen'. While the reference is learnt, the category's
+        learning code."""
         ref = self.references[s]
         if ref is None:
-            return self.max_bins - 1
+            learning = self._learning_codes[s]
+            if learning is None:
+                return self.max_bins - 1
+            code = learning.get(name)
+            if code is None:
+                code = len(learning)
+                if code < LEARN_CATEGORIES:
+                    learning[name] = code
+            return code
         code = ref.codes.get(name)
-        return code if code is not None else len(ref.codes) + 1
+        if code is not None:
+            return code
+        known = len(ref.codes)
+        return known if ref.others is None or name in ref.others else known + 1
+
+    def category_codes(self, s: int, names) -> np.ndarray:
+        """:meth:`category_code` of each name, as the values of series ``s``."""
+        code = self.category_code
+        return np.fromiter((code(s, name) for name in names), dtype=np.float64)
 
     def set_group_reference(self, group: int, profiles: dict[int, dict]) -> None:
         """Use these profiles (series -> profile) from now on; series without one have none."""
         for s in self.group_series[group]:
             self._drop_learning(s)
+            self._learning_codes[s] = None
             self.references[s] = None
             self.n_edges[s] = 0
             self.ref_range[s] = (-np.inf, np.inf)
@@ -441,6 +490,13 @@ class WindowBank:
         for s in self.group_series[g]:
             slot = int(self.ref_slot[s])
             if slot < 0 or self.ref_mom[slot, _M_N] == 0:
+                continue
+            if self.kind[s] == CATEGORICAL:
+                counts = self.ref_cat[slot]
+                names = self._learning_codes[s]
+                profiles[s] = categorical_profile_from_counts(
+                    {name: int(counts[code]) for name, code in names.items() if counts[code] > 0}, rows,
+                    self.reference_top_k, unnamed=int(counts[LEARN_CATEGORIES]))
                 continue
             n, mean, m2 = self.ref_mom[slot, [_M_N, _M_MEAN, _M_M2]]
             sketch = QuantileSketch.from_dict(self.ref_sketches.get_state(slot))
@@ -469,8 +525,8 @@ class WindowBank:
             _update(i, j, groups, times, offsets, messages, series, values, value_messages,
                     self.gint, self.gsub, self.ring_i, self.ring_f, self._gser_off, self._gser, self.inst_base,
                     self.kind, self.edges, self.n_edges, self.ref_range, self.hist, self.mom,
-                    self.sketches.rows, self.k, self.ref_slot, self.ref_sketches.rows, self.ref_mom, self.ref_k,
-                    self.seed, out)
+                    self.sketches.rows, self.k, self.ref_slot, self.ref_sketches.rows, self.ref_mom, self.ref_cat,
+                    self.ref_k, self.seed, out)
             reason, i, j, g = (int(v) for v in out)
             if reason == _DONE:
                 return closes
@@ -612,7 +668,7 @@ def _categorical_statistics(ref: _Reference, counts, n: float) -> dict:
 
 
 _STATE_ARRAYS = ("gint", "gsub", "ring_i", "ring_f", "kind", "inst_base", "edges", "n_edges", "ref_range",
-                 "ref_slot", "hist", "mom", "ref_mom")
+                 "ref_slot", "hist", "mom", "ref_mom", "ref_cat")
 
 
 def _pack(a: np.ndarray) -> dict:
@@ -627,11 +683,11 @@ def get_state(bank: WindowBank) -> dict:
     """Everything a bank holds, as JSON-ready data; :func:`set_state` continues exactly from it."""
     return {
         "k": bank.k, "reference_k": bank.ref_k, "max_bins": bank.max_bins, "reference_bins": bank.reference_bins,
-        "seed": bank.seed, "instances": bank.instances,
+        "seed": bank.seed, "instances": bank.instances, "reference_top_k": bank.reference_top_k,
         "specs": [vars(spec) for spec in bank.specs],
         "group_series": bank.group_series, "group_of": bank.group_of,
         "references": [None if r is None else r.profile for r in bank.references],
-        "free_ref": bank._free_ref,
+        "free_ref": bank._free_ref, "learning_codes": bank._learning_codes,
         "arrays": {name: _pack(getattr(bank, name)) for name in _STATE_ARRAYS},
         "sketches": _pack(bank.sketches.rows), "ref_sketches": _pack(bank.ref_sketches.rows),
     }
@@ -639,12 +695,14 @@ def get_state(bank: WindowBank) -> dict:
 
 def set_state(state: dict) -> WindowBank:
     """The bank :func:`get_state` described."""
-    bank = WindowBank(state["k"], state["max_bins"], state["reference_k"], state["reference_bins"], state["seed"])
+    bank = WindowBank(state["k"], state["max_bins"], state["reference_k"], state["reference_bins"], state["seed"],
+                      state["reference_top_k"])
     bank.specs = [WindowSpec(**spec) for spec in state["specs"]]
     bank.group_series = [list(ss) for ss in state["group_series"]]
     bank.group_of = list(state["group_of"])
     bank.instances = state["instances"]
     bank._free_ref = list(state["free_ref"])
+    bank._learning_codes = list(state["learning_codes"])
     for name, packed in state["arrays"].items():
         setattr(bank, name, _unpack(packed))
     for sketches, packed in ((bank.sketches, state["sketches"]), (bank.ref_sketches, state["ref_sketches"])):

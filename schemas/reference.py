@@ -6,7 +6,7 @@ compares each window of live events with it (see :mod:`driftwire.detectors.windo
 
 A numeric signal keeps quantile bin edges with the training counts in each bin (the outer bins
 are open-ended), its range and moments, and a mergeable KLL quantile sketch; a categorical signal
-keeps the frequencies of its most frequent categories and the count of all others.
+keeps the frequencies of its most frequent categories, the count of all others and their names.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 from .fields import UNKNOWN_VERSION, NonEmptyStr, Number, UtcDatetime
 
 _CONFIG = ConfigDict(extra="forbid")
+#: the most bins of a numeric profile and top categories of a categorical one that windows take
+MAX_BINS = 64
+MAX_CATEGORIES = MAX_BINS - 2
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
@@ -35,6 +38,7 @@ class NumericProfile(BaseModel):
     mean: Number = Field(description="Mean of the values.")
     std: Number = Field(ge=0.0, description="Sample standard deviation (ddof=1; 0 for a single row).")
     edges: list[Number] = Field(
+        max_length=MAX_BINS - 1,
         description=(
             "Inner bin edges, increasing. Bin 0 is (-inf, edges[0]), bin i is [edges[i-1], edges[i]), the last "
             "bin is [edges[-1], +inf). Quantiles of the training data, so the bins hold about equal shares."
@@ -67,10 +71,21 @@ class CategoricalProfile(BaseModel):
     count: StrictInt = Field(ge=1, description="Rows with a category in this signal.")
     missing_rate: Rate = Field(description="Share of rows without a category here (absent or null).")
     frequencies: dict[str, StrictInt] = Field(
+        max_length=MAX_CATEGORIES,
         description="Rows of each of the most frequent categories (booleans as 'true' / 'false')."
     )
     other: StrictInt = Field(0, ge=0, description="Rows of every other category seen in training.")
-    cardinality: StrictInt = Field(ge=1, description="Distinct categories in the training data.")
+    cardinality: StrictInt = Field(
+        ge=1, description="Distinct categories in the training data (a lower bound when other_categories is null)."
+    )
+    other_categories: list[str] | None = Field(
+        None,
+        description=(
+            "Names of every other category seen in training, most frequent first; null when they were not all "
+            "kept. With the names, a window counts a category that is in neither list as unseen; without them, "
+            "as other."
+        ),
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> CategoricalProfile:
@@ -78,6 +93,14 @@ class CategoricalProfile(BaseModel):
             raise ValueError("frequencies and other must sum to count")
         if not self.frequencies:
             raise ValueError("a categorical profile needs at least one category")
+        if self.other_categories is not None:
+            names = set(self.other_categories)
+            if len(names) != len(self.other_categories) or names & self.frequencies.keys():
+                raise ValueError("other_categories must be distinct and not among frequencies")
+            if len(self.frequencies) + len(names) != self.cardinality:
+                raise ValueError("frequencies and other_categories must name cardinality categories")
+            if bool(names) != (self.other > 0):
+                raise ValueError("other_categories must be empty exactly when other is 0")
         return self
 
 

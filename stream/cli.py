@@ -9,6 +9,8 @@ import signal
 import sys
 import threading
 
+from driftwire.schemas.reference import MAX_BINS, MAX_CATEGORIES
+
 
 def _settings(args):
     from .settings import Settings
@@ -19,6 +21,15 @@ def _settings(args):
         if value is not None:
             overrides[name] = value
     return Settings(**overrides)
+
+
+def _bounded(lo: int, hi: int):
+    def parse(text: str) -> int:
+        value = int(text)
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{value} is not between {lo} and {hi}")
+        return value
+    return parse
 
 
 def _parse_drift(text: str):
@@ -170,8 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True)
     p.add_argument("--model-version", default="unknown", help='the version it describes; "*" for any version')
     p.add_argument("--out", default="-", help="output file (default: standard output)")
-    p.add_argument("--bins", type=int, default=10, help="quantile bins per numeric signal (default 10)")
-    p.add_argument("--top-k", type=int, default=20, help="categories kept per categorical signal (default 20)")
+    p.add_argument("--bins", type=_bounded(2, MAX_BINS), default=10,
+                   help=f"quantile bins per numeric signal, 2 to {MAX_BINS} (default 10)")
+    p.add_argument("--top-k", type=_bounded(1, MAX_CATEGORIES), default=20,
+                   help=f"categories counted one by one per categorical signal, 1 to {MAX_CATEGORIES} (default 20)")
     p.set_defaults(func=cmd_profile)
 
     p = sub.add_parser("warm-up", help="compile every numba kernel into the cache (for container images)")

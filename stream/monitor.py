@@ -14,7 +14,7 @@ import numpy as np
 
 from driftwire.detectors import make_bank, window
 from driftwire.detectors.standardize import WarmupStandardizer
-from driftwire.detectors.window import WindowBank, WindowClose
+from driftwire.detectors.window import CATEGORICAL, WindowBank, WindowClose
 
 from .settings import DetectionConfig, DetectorSpec, ResolvedSignalConfig, ResolvedWindowConfig
 
@@ -28,6 +28,22 @@ OUTPUT_SIGNALS = ("prediction", "score")
 
 def signal_kind(signal: str) -> str:
     return "prediction_drift" if signal in OUTPUT_SIGNALS else "data_drift"
+
+
+#: JSON types of a signal's values by the window path they take (null is a missing value)
+NUMERIC_TYPES = ("number",)
+CATEGORICAL_TYPES = ("string", "boolean")
+_JSON_TYPE = {float: "number", int: "number", str: "string", bool: "boolean"}
+
+
+@dataclass(frozen=True)
+class TypeChange:
+    """A signal's values arrived with a JSON type of the other path than its reference's (or
+    than its first values', without a reference): numbers where categories were, or back."""
+
+    signal: str
+    expected: str  # "number", or "string/boolean"
+    got: str
 
 
 class SeriesBudget:
@@ -116,12 +132,19 @@ class PartitionMonitor:
         self._groups: dict[tuple[str, str], int] = {}
         self.group_keys: list[tuple[str, str]] = []
         self.group_configs: list[ResolvedWindowConfig] = []
-        #: window series of each series (-1: none), and back
+        #: window series of each series (-1: none); (model, version, signal) -> window series,
+        #: numeric or categorical; the Series of each window series
         self._win_of = np.full(16, -1, dtype=np.int64)
         self._win_ids: dict[tuple[str, str, str], int] = {}
-        self.series_of_window: list[int] = []
+        self.window_series: list[Series] = []
+        #: categorical window series, which hold no detector: they count against the budget too
+        self._categorical = 0
         #: (model, version, signal) already reported as a field the reference does not have
         self.new_fields: set[tuple[str, str, str]] = set()
+        #: per (model, version, signal): the value types it is expected to have, and the type
+        #: changes seen per window group since its last window closed
+        self._field_types: dict[tuple[str, str, str], tuple[str, ...]] = {}
+        self.type_changes: dict[int, list[TypeChange]] = {}
 
     # -- series --------------------------------------------------------------------------
     def series_id(self, model: str, version: str, signal: str) -> int:
@@ -169,6 +192,46 @@ class PartitionMonitor:
             self.use_profile(g, profile)
         return g
 
+    def note_type(self, model: str, version: str, signal: str, t: type) -> None:
+        """A new shape has values of type ``t`` in ``signal``: a type change when numbers come
+        where categories are expected, or categories where numbers are."""
+        got = _JSON_TYPE.get(t)
+        if got is None:
+            return
+        key = (model, version, signal)
+        expected = self._field_types.setdefault(key, NUMERIC_TYPES if got == "number" else CATEGORICAL_TYPES)
+        g = self._groups.get((model, version), -1)
+        if got not in expected and g >= 0:
+            change = TypeChange(signal, "/".join(expected), got)
+            pending = self.type_changes.setdefault(g, [])
+            if change not in pending:
+                pending.append(change)
+
+    def category_series(self, model: str, version: str, signal: str) -> int:
+        """The categorical window series of a signal with string or boolean values, made on first
+        sight; -1 when windows are off for the model, the signal is disabled, or the signal is
+        numeric in the reference; CAPPED when over the series cap."""
+        key = (model, version, signal)
+        ws = self._win_ids.get(key)
+        if ws is not None:
+            return ws if self.windows.kind[ws] == CATEGORICAL else -1
+        g = self.window_group(model, version)
+        ws = self._win_ids.get(key)  # the group's profile may have made it
+        if ws is not None or g < 0:
+            return -1 if ws is None or self.windows.kind[ws] != CATEGORICAL else ws
+        profile = self.profile_of(model, version)
+        if profile is not None and signal in profile.signals and profile.signals[signal].type != "categorical":
+            return -1
+        config = self.config.resolve(model, signal)
+        if not config.enabled:
+            return -1
+        if not self.budget.take():
+            return CAPPED
+        self._categorical += 1
+        ws = self._win_ids[key] = self.windows.add_series(g, CATEGORICAL)
+        self.window_series.append(Series(model, version, signal, config))
+        return ws
+
     def profile_of(self, model: str, version: str):
         return self.profiles.get((model, version)) or self.profiles.get((model, "*"))
 
@@ -177,13 +240,17 @@ class PartitionMonitor:
         model, version = self.group_keys[g]
         chosen = {}
         for signal, sp in profile.signals.items():
-            if sp.type != "numeric":
-                continue  # categorical signals are profiled but not yet windowed by the service
-            sid = self.series_id(model, version, signal)
-            if sid < 0:
-                continue
-            self._attach_window(sid, self.series[sid])
-            chosen[int(self._win_of[sid])] = sp.model_dump()
+            self._field_types[(model, version, signal)] = NUMERIC_TYPES if sp.type == "numeric" else CATEGORICAL_TYPES
+            if sp.type == "numeric":
+                sid = self.series_id(model, version, signal)
+                if sid < 0:
+                    continue
+                self._attach_window(sid, self.series[sid])
+                ws = int(self._win_of[sid])
+            else:
+                ws = self.category_series(model, version, signal)
+            if ws >= 0 and (self.windows.kind[ws] == CATEGORICAL) == (sp.type == "categorical"):
+                chosen[ws] = sp.model_dump()
         self.windows.set_group_reference(g, chosen)
 
     def _attach_window(self, sid: int, series: Series) -> None:
@@ -199,18 +266,23 @@ class PartitionMonitor:
             if g < 0:
                 return
             ws = self._win_ids[key] = self.windows.add_series(g)
-            self.series_of_window.append(sid)
-        self.series_of_window[ws] = sid
-        self._win_of[sid] = ws
+            self.window_series.append(series)
+        if self.windows.kind[ws] != CATEGORICAL:
+            self._win_of[sid] = ws
 
-    def observe_windows(self, groups, times, offsets, event_messages, series_ids, values,
-                        messages) -> list[WindowClose]:
+    def observe_windows(self, groups, times, offsets, event_messages, series_ids, values, messages,
+                        categories=None) -> list[WindowClose]:
         """Feed a batch's events (group, event time, offset, message position) and values to the
-        windows; return the windows that closed."""
+        windows, with ``categories`` (window series, category codes, message positions) of the
+        categorical signals; return the windows that closed."""
         ws = self._win_of[series_ids]
         keep = ws >= 0
         if not keep.all():
             ws, values, messages = ws[keep], values[keep], messages[keep]
+        if categories is not None and categories[0].size:
+            ws, values, messages = (np.concatenate(p) for p in zip((ws, values, messages), categories))
+            order = np.argsort(messages, kind="stable")
+            ws, values, messages = ws[order], values[order], messages[order]
         return self.windows.update_messages(groups, times, offsets, event_messages, ws, values, messages)
 
     def _bank(self, spec: DetectorSpec) -> _BankSlots:
@@ -225,9 +297,10 @@ class PartitionMonitor:
 
     def close(self) -> None:
         """Give this partition's series back to the budget (partition revoked)."""
-        self.budget.release(len(self.series))
+        self.budget.release(len(self.series) + self._categorical)
         self.series = []
         self._ids = {}
+        self._categorical = 0
 
     # -- detection -----------------------------------------------------------------------
     def observe(self, series_ids: np.ndarray, values: np.ndarray) -> list[Detection]:
@@ -337,4 +410,9 @@ class PartitionMonitor:
         self._groups = {k: g for g, k in enumerate(self.group_keys)}
         self.group_configs = [self.config.resolve_windows(model) for model, _ in self.group_keys]
         self._win_ids = {(m, v, s): ws for m, v, s, ws in state["series"]}
-        self.series_of_window = [-1] * len(self._win_ids)
+        self.window_series = [None] * len(self._win_ids)
+        for (model, version, signal), ws in self._win_ids.items():
+            self.window_series[ws] = Series(model, version, signal, self.config.resolve(model, signal))
+            if self.windows.kind[ws] == CATEGORICAL:
+                self.budget.used += 1  # even over the cap: its state is here already
+                self._categorical += 1

@@ -15,6 +15,8 @@ from typing import Annotated
 import msgspec
 import numpy as np
 
+from driftwire.detectors.profile import category_name
+
 from . import decode as dec
 from . import scan as sc
 from .monitor import CAPPED, PartitionMonitor
@@ -27,7 +29,7 @@ class _Shape:
     """One (model, version, feature names, value types) combination, resolved once."""
 
     __slots__ = ("error", "names", "columns", "series", "int_columns", "capped", "direct", "values", "messages",
-                 "group")
+                 "group", "categories")
 
     # A feature column holds a number, string, bool or null; the first bad type makes the shape
     # (and so every event of it) invalid, with the same error the reference check raises.
@@ -40,12 +42,25 @@ class _Shape:
         self.group = -1
         self.values: list = []
         self.messages: list[int] = []
+        #: (column, window series) of the categorical signals (strings and booleans) windowed
+        self.categories: list[tuple[int, int]] = []
         columns, series, ints, capped = [], [], [], 0
         for column, (name, t) in enumerate(zip(names, types)):
+            if self.error is None and column < n_features:
+                self.error = dec.feature_type_error(name, t)
+        if self.error is None:
+            self.group = monitor.window_group(model, version)
+        for column, (name, t) in enumerate(zip(names, types)):
+            if self.error is None:
+                monitor.note_type(model, version, name, t)
             if t is not float and t is not int:
                 # Outputs were checked with the header; a string or bool output is categorical.
-                if self.error is None and column < n_features:
-                    self.error = dec.feature_type_error(name, t)
+                if (t is str or t is bool) and self.group >= 0:
+                    ws = monitor.category_series(model, version, name)
+                    if ws >= 0:
+                        self.categories.append((column, ws))
+                    elif ws == CAPPED:
+                        capped += 1
                 continue
             if t is int:
                 ints.append(column)
@@ -57,8 +72,6 @@ class _Shape:
                 capped += 1
         self.columns = np.array(columns, dtype=np.int64)
         self.series = np.array(series, dtype=np.int64)
-        if self.error is None:
-            self.group = monitor.window_group(model, version)
         self.int_columns = tuple(ints)
         self.capped = capped
         # Numbers and nulls only: numpy converts the values straight to float64 (null -> NaN,
@@ -122,6 +135,8 @@ class Router:
         self._stale_table = False
         #: (message positions, window groups) of this batch's events in a window group
         self._events: list[tuple[np.ndarray, np.ndarray]] = []
+        #: (window series, category codes, messages) of this batch's categorical values
+        self._categories: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         #: (series, values, messages) of the events add_batch took the fast way, and their capped values
         self._fast: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._fast_capped = 0
@@ -228,7 +243,9 @@ class Router:
         shape = None
         if (not self.allowed_models or model in self.allowed_models) and len(set(names)) == len(names):
             shape = self._shapes.get(key) or self._new_shape(key)
-            if shape.error is not None:
+            # The scanner does not read strings' values: a shape with windowed categories is read
+            # event by event.
+            if shape.error is not None or shape.categories:
                 shape = None
         if shape is None:
             self._table.resolve(sid, None, None)
@@ -262,6 +279,25 @@ class Router:
         order = np.argsort(messages, kind="stable")
         return messages[order], groups[order]
 
+    def _take_categories(self, shape: _Shape, n: int, width: int) -> None:
+        windows = self.monitor.windows
+        messages = np.array(shape.messages, dtype=np.int64)
+        # a shape fixes each column's type: a categorical column holds only strings or only booleans
+        for column, ws in shape.categories:
+            names = map(category_name, shape.values[column::width])
+            self._categories.append((np.full(n, ws, dtype=np.int64), windows.category_codes(ws, names), messages))
+
+    def take_categories(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(window series, category codes, message positions) of the categorical values
+        :meth:`flush` handed over, in message order."""
+        parts, self._categories = self._categories, []
+        if not parts:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, np.empty(0), empty
+        ws, codes, messages = (np.concatenate(p) for p in zip(*parts))
+        order = np.argsort(messages, kind="stable")
+        return ws[order], codes[order], messages[order]
+
     def flush(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """The batch as (series ids, values, message index of each value, values the cap dropped),
         in message order, and start a new batch."""
@@ -275,6 +311,8 @@ class Router:
                 self._events.append((np.array(shape.messages, dtype=np.int64), np.full(n, shape.group, np.int64)))
             width = len(shape.names)
             capped += shape.capped * n
+            if shape.categories:
+                self._take_categories(shape, n, width)
             if shape.columns.size:
                 raw = np.array(shape.values, dtype=np.float64 if shape.direct else object)
                 grid = raw.reshape(n, width)[:, shape.columns]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import threading
 import time
 import zlib
@@ -265,8 +266,9 @@ class DriftService:
             if values.size:
                 self._detect(self.monitors[key], series, values, messages, msgs)
             events, groups = router.take_events()
+            categories = router.take_categories()
             if events.size:
-                self._windows(key, groups, events, series, values, messages)
+                self._windows(key, groups, events, series, values, messages, categories)
         self.metrics.series_tracked.set(self.budget.used)
         self.metrics.batch_events.observe(len(msgs))
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
@@ -329,10 +331,10 @@ class DriftService:
                      msg.topic(), msg.partition(), msg.offset())
 
     # -- windows -------------------------------------------------------------------------
-    def _windows(self, key, groups, events, series, values, messages) -> None:
+    def _windows(self, key, groups, events, series, values, messages, categories) -> None:
         monitor = self.monitors[key]
         closes = monitor.observe_windows(groups, self._times[events], self._offsets[events], events, series, values,
-                                         messages)
+                                         messages, categories)
         for close in closes:
             self._window_closed(key, monitor, close)
 
@@ -345,7 +347,7 @@ class DriftService:
         if close.late:
             self.metrics.late_events.labels(model_label).inc(close.late)
         for ws, stats in close.series.items():
-            series = monitor.series[monitor.series_of_window[ws]]
+            series = monitor.window_series[ws]
             ref = monitor.windows.references[ws]
             self._gauge_window(model_label, version, series.signal, stats)
             reference_missing = None if ref is None else ref.profile["missing_rate"]
@@ -357,6 +359,10 @@ class DriftService:
                 found.append(rules.Finding("new_field", "data_quality", "warning", stats["count"], 0.0))
             for finding in found:
                 self._window_alert(key, model, version, series.signal, series.config.cooldown, finding, close, stats)
+        for change in monitor.type_changes.pop(close.group, ()):
+            finding = rules.Finding("type_change", "data_quality", "warning", math.nan, math.nan)
+            stats = {"expected": change.expected, "got": change.got}
+            self._window_alert(key, model, version, change.signal, 0.0, finding, close, stats)
         if config.duration is not None:
             # Only a time window's volume says something: a count window holds the same number of
             # events whatever the traffic.

@@ -10,7 +10,7 @@ import pytest
 from confluent_kafka import Producer
 
 from busutil import fast_config, metric_samples, read_topic, running, total, wait_until
-from driftwire.detectors.profile import numeric_profile
+from driftwire.detectors.profile import categorical_profile, numeric_profile
 from driftwire.schemas import DriftAlert, ReferenceProfile
 from driftwire.stream.service import DriftService, ensure_topics
 
@@ -18,6 +18,15 @@ pytestmark = pytest.mark.broker
 
 WINDOW = 10_000
 REFERENCE = 10_000
+PLANS = ["free", "basic", "pro", "team"]
+PLAN_SHARES = [0.5, 0.3, 0.15, 0.05]
+
+
+def _value(v):
+    """A column's value as the event has it: None (NaN) leaves the feature out."""
+    if isinstance(v, str):
+        return v
+    return None if np.isnan(v) else float(v)
 
 
 def _events(model: str, columns: dict[str, np.ndarray], start: int = 0) -> list[bytes]:
@@ -25,7 +34,7 @@ def _events(model: str, columns: dict[str, np.ndarray], start: int = 0) -> list[
     n = len(next(iter(columns.values())))
     out = []
     for i in range(n):
-        features = {name: float(col[i]) for name, col in columns.items() if not np.isnan(col[i])}
+        features = {name: v for name, col in columns.items() if (v := _value(col[i])) is not None}
         out.append(orjson.dumps({"event_id": f"{model}-{start + i}", "model": model, "model_version": "v1",
                                  "timestamp": 1.7e9 + (start + i) * 0.01, "prediction": 0.5,
                                  "features": features}))
@@ -48,7 +57,10 @@ def _scenario(kind: str, rng, before: int, after: int) -> dict[str, np.ndarray]:
     """Feature x changes after ``before`` events as ``kind`` says; y never changes."""
     y = rng.normal(10.0, 2.0, before + after)
     x = rng.normal(0.0, 1.0, before + after)
-    if kind == "mean_shift":
+    if kind == "new_category":
+        x = rng.choice(PLANS, before + after, p=PLAN_SHARES).astype(object)
+        x[before:][rng.random(after) < 0.10] = "enterprise"  # a plan training never had
+    elif kind == "mean_shift":
         x[before:] += 0.25
     elif kind == "variance":
         x[before:] *= np.sqrt(2.0)
@@ -83,16 +95,16 @@ def test_each_change_raises_its_alert_within_two_windows(settings):
     before = REFERENCE + 2 * WINDOW  # the reference, then two windows like it
     after = 2 * WINDOW
     values = []
-    for kind in ("mean_shift", "variance", "missing"):
+    for kind in ("mean_shift", "variance", "missing", "new_category"):
         values += _events(kind, _scenario(kind, rng, before, after))
-    alerts, samples = _run(settings, values, windows=12)
+    alerts, samples = _run(settings, values, windows=16)
     # the windows each model version closed: 2 before the change and 2 after
-    assert total(samples, "driftwire_windows_closed_total") == 12
+    assert total(samples, "driftwire_windows_closed_total") == 16
     by_model = {}
     for a in alerts:
         by_model.setdefault(a.model, []).append(a)
     expected = {"mean_shift": ("data_drift", "ks"), "variance": ("data_drift", "ks"),
-                "missing": ("data_quality", "missing_rate")}
+                "missing": ("data_quality", "missing_rate"), "new_category": ("data_quality", "unseen_rate")}
     for model, (kind, statistic) in expected.items():
         found = by_model.get(model, [])
         assert {(a.signal, a.kind, a.detector) for a in found} >= {("x", kind, statistic)}, (model, found)
@@ -104,6 +116,12 @@ def test_each_change_raises_its_alert_within_two_windows(settings):
         assert first.window.start.timestamp() >= 1.7e9 + before * 0.01 - 1e-6, f"{model}: alert before the change"
     missing = next(a for a in by_model["missing"] if a.detector == "missing_rate")
     assert 0.17 < missing.statistic < 0.23 and missing.threshold == pytest.approx(0.06, abs=0.005)
+    new = [a for a in by_model["new_category"] if a.window is not None]
+    unseen = next(a for a in new if a.detector == "unseen_rate")
+    assert 0.08 < unseen.statistic < 0.12 and unseen.threshold == 0.05
+    assert unseen.details["statistics"]["top_categories"][0]["category"] == "<unseen>"
+    # the plan mix moved too: the chi-square test on the categories sees it
+    assert "chi_square" in {a.detector for a in new}
 
 
 def test_fifty_stationary_windows_raise_no_alert(settings):
@@ -117,11 +135,14 @@ def test_fifty_stationary_windows_raise_no_alert(settings):
         "uniform": rng.uniform(-5.0, 5.0, n),
     }
     columns["normal"][rng.random(n) < 0.02] = np.nan  # a steady 2% missing
+    columns["plan"] = rng.choice(PLANS, n, p=PLAN_SHARES).astype(object)
     alerts, samples = _run(settings, _events("calm", columns), windows=50)
     assert total(samples, "driftwire_windows_closed_total") == 50
     assert alerts == [], [(a.signal, a.detector, a.statistic) for a in alerts]
     psi = [v for k, v in samples["driftwire_drift_statistic"].items() if ("detector", "psi") in k]
-    assert len(psi) == 5 and max(psi) < 0.02  # four features and the prediction
+    assert len(psi) == 6 and max(psi) < 0.02  # five features and the prediction
+    chi2 = [k for k in samples["driftwire_drift_statistic"] if ("detector", "chi_square") in k]
+    assert [dict(k)["signal"] for k in chi2] == ["plan"]
 
 
 def test_a_profile_file_is_the_reference_from_the_first_event(settings, tmp_path):
@@ -159,3 +180,27 @@ def test_a_profile_on_the_references_topic_replaces_the_learnt_reference(setting
     assert total(samples, "driftwire_reference_profiles_total", outcome="ok") == 1
     assert total(samples, "driftwire_reference_profiles_total", outcome="invalid") == 1
     assert ("x", "psi", "critical") in {(a.signal, a.detector, a.severity) for a in alerts}
+
+
+def test_categorical_profile_and_a_type_change(settings, tmp_path):
+    """A profile with a categorical signal windows the strings of that signal against it; numbers
+    turning into strings in a numeric signal raise a type change."""
+    settings = settings.model_copy(update={"topic_partitions": 1})
+    rng = np.random.default_rng(12)
+    train = {"x": rng.normal(0.0, 1.0, 20_000), "plan": rng.choice(PLANS, 20_000, p=PLAN_SHARES).tolist()}
+    profile = ReferenceProfile(model="typed", model_version="v1", rows=20_000, source="train",
+                               signals={"x": numeric_profile(train["x"]), "plan": categorical_profile(train["plan"])})
+    path = tmp_path / "typed.json"
+    path.write_text(profile.model_dump_json())
+    n = 3 * 2000
+    x = rng.normal(0.0, 1.0, n).astype(object)
+    x[4000:][rng.random(2000) < 0.02] = "n/a"  # the last window: an upstream job writes a string
+    live = {"x": x, "plan": rng.choice(PLANS, n, p=PLAN_SHARES).astype(object)}
+    config = fast_config(references=[path], windows={"size": 2000})
+    alerts, samples = _run(settings, _events("typed", live), windows=3, config=config)
+    found = [(a.signal, a.kind, a.detector, a.details["window_number"]) for a in alerts if a.window is not None]
+    assert [f for f in found if f[0] != "prediction"] == [("x", "data_quality", "type_change", 2)], found
+    change = next(a for a in alerts if a.detector == "type_change")
+    assert change.details["statistics"] == {"expected": "number", "got": "string"}
+    plan = [k for k in samples["driftwire_drift_statistic"] if ("signal", "plan") in k]
+    assert {dict(k)["detector"] for k in plan} >= {"chi_square", "chi_square_pvalue", "psi", "js_distance"}

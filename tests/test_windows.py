@@ -9,7 +9,7 @@ import pytest
 from scipy import stats as sps
 
 from driftwire.detectors import kll, window
-from driftwire.detectors.profile import numeric_profile, quantile_edges
+from driftwire.detectors.profile import categorical_profile, numeric_profile, quantile_edges
 from driftwire.detectors.window import WindowBank, WindowSpec
 
 
@@ -148,3 +148,86 @@ def test_spec_is_checked():
         WindowSpec(size=1000, duration=60.0)
     with pytest.raises(ValueError):
         WindowSpec(size=1000, slide=3)
+
+
+def _categories(bank, s, names):
+    return bank.category_codes(s, names)
+
+
+def test_categorical_windows_equal_scipy_chi_square_and_jensen_shannon():
+    from scipy.spatial.distance import jensenshannon
+
+    rng = np.random.default_rng(7)
+    names = np.array(["a", "b", "c", "d"])
+    reference = rng.choice(names, 5000, p=[0.4, 0.3, 0.2, 0.1])
+    live = np.concatenate([rng.choice(names, 1000, p=[0.4, 0.3, 0.2, 0.1]),
+                           rng.choice(names, 1000, p=[0.25, 0.25, 0.25, 0.25])])
+    bank = WindowBank()
+    g = bank.add_group(WindowSpec(size=1000), learn_reference=False)
+    s = bank.add_series(g, window.CATEGORICAL)
+    bank.set_group_reference(g, {s: categorical_profile(reference.tolist())})
+    closes = _feed(bank, g, s, _categories(bank, s, live.tolist()))
+    assert len(closes) == 2
+    expected = np.array([np.sum(reference == n) for n in names])
+    for c, win in zip(closes, np.split(live, 2)):
+        got = c.series[s]
+        actual = np.array([np.sum(win == n) for n in names])
+        chi2, p, dof, _ = sps.chi2_contingency(np.vstack([expected, actual]))
+        assert got["count"] == 1000 and got["unseen_rate"] == 0.0
+        assert got["chi_square"] == pytest.approx(chi2, rel=1e-9)
+        assert got["chi_square_pvalue"] == pytest.approx(p, rel=1e-6, abs=1e-300)
+        assert got["chi_square_dof"] == dof
+        js = jensenshannon(expected / expected.sum(), actual / actual.sum(), base=2)
+        assert got["js_distance"] == pytest.approx(js, rel=1e-6)
+    assert closes[0].series[s]["chi_square_pvalue"] > 0.01
+    assert closes[1].series[s]["chi_square_pvalue"] < 1e-6
+    assert closes[1].series[s]["top_categories"][0]["category"] == "d"  # 10% -> 25%
+
+
+def test_a_category_never_seen_in_training_is_unseen_and_a_rare_one_is_other():
+    # training: "a" and "b" are the top 2, "rare" is among the others
+    profile = categorical_profile(["a"] * 600 + ["b"] * 390 + ["rare"] * 10, top_k=2)
+    assert profile["other_categories"] == ["rare"]
+    bank = WindowBank()
+    g = bank.add_group(WindowSpec(size=100), learn_reference=False)
+    s = bank.add_series(g, window.CATEGORICAL)
+    bank.set_group_reference(g, {s: profile})
+    live = ["a"] * 60 + ["b"] * 20 + ["rare"] * 8 + ["new"] * 12
+    (close,) = _feed(bank, g, s, _categories(bank, s, live))
+    got = close.series[s]
+    assert got["unseen_rate"] == pytest.approx(0.12)
+    shares = {t["category"]: t["window"] for t in got["top_categories"]}
+    assert shares["<unseen>"] == pytest.approx(0.12)
+    # without the names of the others, a new category cannot be told from a rare one: other
+    bank.set_group_reference(g, {s: {**profile, "other_categories": None}})
+    (close,) = _feed(bank, g, s, _categories(bank, s, live))
+    assert close.series[s]["unseen_rate"] == 0.0
+
+
+def test_a_categorical_reference_is_learnt_from_the_first_events():
+    rng = np.random.default_rng(8)
+    names = [f"c{i}" for i in range(30)]
+    first = rng.choice(names, 1000).tolist()
+    bank = WindowBank()
+    g = bank.add_group(WindowSpec(size=500, reference_size=1000))
+    s = bank.add_series(g, window.CATEGORICAL)
+    _feed(bank, g, s, _categories(bank, s, first))
+    assert not bank.learning(g)
+    learnt = bank.references[s].profile
+    assert learnt == categorical_profile(first)  # same top 20, other count and other names
+    later = ["c0"] * 250 + ["zzz"] * 250  # one known category and one never seen
+    (close,) = _feed(bank, g, s, _categories(bank, s, later))
+    assert close.series[s]["unseen_rate"] == 0.5
+
+
+def test_a_restored_bank_keeps_learning_categories():
+    rng = np.random.default_rng(9)
+    values = rng.choice(["x", "y", "z"], 3000).tolist()
+    bank = WindowBank()
+    g = bank.add_group(WindowSpec(size=500, reference_size=1000))
+    s = bank.add_series(g, window.CATEGORICAL)
+    _feed(bank, g, s, _categories(bank, s, values[:600]))
+    restored = window.set_state(json.loads(json.dumps(window.get_state(bank))))
+    closes = _feed(restored, g, s, _categories(restored, s, values[600:]))
+    assert restored.references[s].profile == categorical_profile(values[:1000])
+    assert len(closes) == 4 and all(c.series[s]["count"] == 500 for c in closes)
