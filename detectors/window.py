@@ -591,7 +591,10 @@ class WindowBank:
         if ref is None:
             return out
         out["out_of_range_rate"] = float(m[_M_BELOW] + m[_M_ABOVE]) / n
-        items, weights = self.sketches.merged(insts).sorted_view()
+        if len(insts) == 1:
+            items, weights = self.sketches.sorted_view(insts[0])
+        else:
+            items, weights = self.sketches.merged(insts).sorted_view()
         out.update(_numeric_statistics(ref, counts[: int(self.n_edges[s]) + 1], items, weights, n))
         return out
 
@@ -615,23 +618,36 @@ def _merged_moments(rows: np.ndarray) -> np.ndarray:
     return total
 
 
+@nb.njit(cache=True)
+def _numeric_kernel(expected, counts, ref_items, ref_weights, ref_n, items, weights, n, contributions, out):
+    """The statistics of a numeric window into ``out`` (see _NUMERIC_STATISTICS), each bin's
+    PSI term into ``contributions``: the kernels of :mod:`.statistics` in one call, on inputs
+    that are valid by construction (sorted sketch views, non-negative counts)."""
+    eps = statistics.DEFAULT_EPSILON
+    contributions[:] = statistics.psi_contributions_kernel(expected, counts, eps)
+    out[0] = contributions.sum()
+    out[1] = statistics.js_distance_kernel(expected, counts)
+    out[2] = statistics.kl_divergence_kernel(expected, counts, eps)
+    out[3] = statistics.hellinger_kernel(expected, counts)
+    out[4], out[5] = statistics.ks_2samp_kernel(ref_items, ref_weights, items, weights, ref_n, n)
+    out[6] = statistics.wasserstein_kernel(ref_items, ref_weights, items, weights)
+
+
+_NUMERIC_STATISTICS = ("psi", "js_distance", "kl_divergence", "hellinger", "ks", "ks_pvalue", "wasserstein")
+
+
 def _numeric_statistics(ref: _Reference, counts, items, weights, n: float) -> dict:
     expected = ref.counts
     std = ref.profile["std"]
-    ks, p = statistics.ks_2samp(ref.items, ref.weights, items, weights, n=ref.profile["count"], m=n)
-    w1 = statistics.wasserstein(ref.items, ref.weights, items, weights)
-    contributions = statistics.psi_contributions(expected, counts)
-    return {
-        "psi": float(contributions.sum()),
-        "js_distance": statistics.js_distance(expected, counts),
-        "kl_divergence": statistics.kl_divergence(expected, counts),
-        "hellinger": statistics.hellinger(expected, counts),
-        "ks": ks,
-        "ks_pvalue": p,
-        "wasserstein": w1,
-        "wasserstein_std": w1 / std if std > 0 else (0.0 if w1 == 0 else math.inf),
-        "top_bins": _top_bins(contributions, expected, counts, ref.profile["edges"]),
-    }
+    contributions = np.empty(expected.shape[0])
+    values = np.empty(len(_NUMERIC_STATISTICS))
+    _numeric_kernel(expected, counts, ref.items, ref.weights, float(ref.profile["count"]), items, weights, n,
+                    contributions, values)
+    out = dict(zip(_NUMERIC_STATISTICS, values.tolist()))
+    w1 = out["wasserstein"]
+    out["wasserstein_std"] = w1 / std if std > 0 else (0.0 if w1 == 0 else math.inf)
+    out["top_bins"] = _top_bins(contributions, expected, counts, ref.profile["edges"])
+    return out
 
 
 def _top_bins(contributions, expected, actual, edges, top: int = 3) -> list[dict]:

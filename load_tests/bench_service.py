@@ -1,10 +1,12 @@
 """Service throughput, measured side by side through one broker and one topic.
 
-Three consumers read the same topic of prediction events with 10 numeric features each, each in
+Four consumers read the same topic of prediction events with 10 numeric features each, each in
 its own consumer group and its own process, one after another:
 
 - ``bare``: a confluent-kafka consumer that only consumes (the ceiling);
-- ``driftwire``: ``driftwire run``, its rate read from its own metrics;
+- ``driftwire``: ``driftwire run`` at its defaults (online detectors and windows on every
+  signal), its rate read from its own metrics;
+- ``driftwire, windows off``: the same with ``windows: {enabled: false}``, online detectors only;
 - ``river``: a consumer that decodes each event and calls river's ADWIN and PageHinkley once per
   value (what a team would write without driftwire).
 
@@ -89,17 +91,20 @@ def reference_rate(kind: str, bootstrap: str, topic: str, n: int) -> float:
 
 
 @contextlib.contextmanager
-def driftwire_process(bootstrap: str, port: int, group: str, topics: dict[str, str], **env: str):
+def driftwire_process(bootstrap: str, port: int, group: str, topics: dict[str, str], config: dict | None = None,
+                      **env: str):
     """``driftwire run`` in a process of its own, in ``group``, on ``topics`` (predictions,
     features, alerts, dlq, state -> topic name), its metrics on ``port``, joining its group fast
-    on the embedded broker; stopped (SIGTERM, then SIGKILL after 30 s) when the block ends."""
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as config:
-        config.write(orjson.dumps({"consumer": {k: str(v) for k, v in FAST_GROUP_CONFIG.items()}}).decode())
+    on the embedded broker, with ``config`` added to its detection config; stopped (SIGTERM, then
+    SIGKILL after 30 s) when the block ends."""
+    detection = {"consumer": {k: str(v) for k, v in FAST_GROUP_CONFIG.items()}, **(config or {})}
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as config_file:
+        config_file.write(orjson.dumps(detection).decode())
     env = dict(os.environ, DRIFTWIRE_BOOTSTRAP_SERVERS=bootstrap, DRIFTWIRE_GROUP_ID=group,
                DRIFTWIRE_METRICS_PORT=str(port), **{f"DRIFTWIRE_{k.upper()}_TOPIC": v for k, v in topics.items()},
                **env)
     proc = subprocess.Popen([sys.executable, "-m", "driftwire.stream.cli", "--log-level", "WARNING", "run",
-                             "--config", config.name], env=env)
+                             "--config", config_file.name], env=env)
     try:
         yield proc
     finally:
@@ -109,15 +114,15 @@ def driftwire_process(bootstrap: str, port: int, group: str, topics: dict[str, s
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
-        os.unlink(config.name)
+        os.unlink(config_file.name)
 
 
-def driftwire_rate(bootstrap: str, topic: str, n: int) -> float:
+def driftwire_rate(bootstrap: str, topic: str, n: int, config: dict | None = None) -> float:
     """Events/s of ``driftwire run`` in its own process, read from its /metrics."""
     port = free_port()
     tag = uuid.uuid4().hex[:8]
-    topics = {"predictions": topic, **{k: f"{k}-{tag}" for k in ("features", "alerts", "dlq", "state")}}
-    with driftwire_process(bootstrap, port, f"bench-dw-{tag}", topics) as proc:
+    topics = {"predictions": topic, **{k: f"{k}-{tag}" for k in ("features", "alerts", "dlq", "state", "references")}}
+    with driftwire_process(bootstrap, port, f"bench-dw-{tag}", topics, config) as proc:
         readings = []  # (time, events counted) while the run is under way
         while True:
             count = _events_total(port)
@@ -156,21 +161,24 @@ def main(argv=None) -> int:
         topic = f"bench-{uuid.uuid4().hex[:8]}"
         print(f"producing {args.events} events ({FEATURES} numeric features each) to {topic} on {bootstrap}")
         produce(bootstrap, topic, args.events, args.partitions)
-        bare, dw = [], []
+        bare, dw, off = [], [], []
         for round_ in range(1, args.rounds + 1):
             bare.append(reference_rate("bare", bootstrap, topic, args.events))
             dw.append(driftwire_rate(bootstrap, topic, args.events))
+            off.append(driftwire_rate(bootstrap, topic, args.events, {"windows": {"enabled": False}}))
             print(f"round {round_}: bare consumer {bare[-1]:10,.0f} events/s   driftwire run {dw[-1]:10,.0f} events/s"
-                  f"   ({dw[-1] / bare[-1]:.2f}x)")
+                  f"   ({dw[-1] / bare[-1]:.2f}x)   windows off {off[-1]:10,.0f} events/s")
         river = reference_rate("river", bootstrap, topic, args.river_events)
-        bare_rate, dw_rate = statistics.median(bare), statistics.median(dw)
+        bare_rate, dw_rate, off_rate = statistics.median(bare), statistics.median(dw), statistics.median(off)
         print()
         print(f"bare consumer       {bare_rate:12,.0f} events/s  (median of {args.rounds})")
         print(f"driftwire run       {dw_rate:12,.0f} events/s  (median of {args.rounds})")
+        print(f"  windows off       {off_rate:12,.0f} events/s  (median of {args.rounds})")
         print(f"river ADWIN+PH      {river:12,.0f} events/s  ({args.river_events} events)")
         print()
         print(f"driftwire / bare consumer: {dw_rate / bare_rate:6.2f}x   (target >= 0.5x)")
         print(f"driftwire / river:         {dw_rate / river:6.2f}x   (target >= 5x)")
+        print(f"windows on / windows off:  {dw_rate / off_rate:6.2f}x   (target >= 0.75x)")
     return 0
 
 

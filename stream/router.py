@@ -23,6 +23,9 @@ from .monitor import CAPPED, PartitionMonitor
 
 #: drop the shape cache when it grows past this (events with ever-changing keys)
 MAX_SHAPES = 10_000
+#: an event time (epoch seconds) at or beyond this, either side of 1970, is not used as a window
+#: clock (the record's time is): years beyond 5000 are a unit mistake, not a time
+MAX_EVENT_TIME = 1e11
 
 
 class _Shape:
@@ -147,8 +150,9 @@ class Router:
         #: the offset of this partition's last checkpoint on the state topic
         self.checkpointed_offset = -1
 
-    def add(self, value: bytes | None, index: int) -> str:
-        """Take message ``index`` of the batch; return its model, or raise :class:`InvalidEvent`."""
+    def add(self, value: bytes | None, index: int, times: np.ndarray | None = None) -> str:
+        """Take message ``index`` of the batch; return its model, or raise :class:`InvalidEvent`.
+        The event's time, when it has a timestamp, goes to ``times[index]``."""
         event = self.decode(value)
         model = event.model
         if self.allowed_models and model not in self.allowed_models:
@@ -168,6 +172,10 @@ class Router:
             self._active.append(shape)
         shape.values += values
         shape.messages.append(index)
+        if times is not None and event.timestamp is not None:
+            t = dec.parse_timestamp(event.timestamp)
+            if abs(t) < MAX_EVENT_TIME:
+                times[index] = t
         self.counts[model] = self.counts.get(model, 0) + 1
         return model
 
@@ -185,10 +193,12 @@ class Router:
             event = dec.check_header(dec.parse_json(value), self.kind)
         return event
 
-    def add_batch(self, values: list, indices: np.ndarray) -> list[tuple[int, dec.InvalidEvent]]:
+    def add_batch(self, values: list, indices: np.ndarray, times: np.ndarray | None = None
+                  ) -> list[tuple[int, dec.InvalidEvent]]:
         """Take ``values[k]`` as message ``indices[k]`` of the batch, for every k (indices
         increasing); return ``(k, error)`` of the invalid ones, in order. The same as calling
-        :meth:`add` on each, with one numba scan instead of a parse per event."""
+        :meth:`add` on each, with one numba scan instead of a parse per event. The time of each
+        valid event with a timestamp goes to ``times[indices[k]]``."""
         # Shapes of models not allowed never reach _shapes: the table has its own bound.
         if self._stale_table or len(self._table) >= MAX_SHAPES:
             self._table.clear()
@@ -197,7 +207,7 @@ class Router:
             self._stale_table = False
         buf, off = sc.pack(values)
         table = self._table
-        status, ids, vstart, vals = table.scan(buf, off, self.kind == dec.PREDICTION, self.max_bytes)
+        status, ids, vstart, vals, event_times = table.scan(buf, off, self.kind == dec.PREDICTION, self.max_bytes)
         errors = []
         # In message order, as add would meet them: new shapes then get their series ids (and
         # the series budget) in the same order.
@@ -210,10 +220,13 @@ class Router:
                     status[k] = sc.FAST
                     continue
             try:
-                self.add(values[k], int(indices[k]))
+                self.add(values[k], int(indices[k]), times)
             except dec.InvalidEvent as exc:
                 errors.append((k, exc))
         indices = np.asarray(indices, np.int64)
+        if times is not None:
+            stamped = (status == sc.FAST) & (np.abs(event_times) < MAX_EVENT_TIME)
+            times[indices[stamped]] = event_times[stamped]
         series, taken, messages, counts = table.gather(status, ids, vstart, vals, indices)
         if taken.size:
             self._fast.append((series, taken, messages))

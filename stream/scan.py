@@ -28,6 +28,8 @@ scan, and an event of a known shape that missed leaves its template for the next
 
 from __future__ import annotations
 
+import math
+
 import numba as nb
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
@@ -74,7 +76,9 @@ ALL_BITS = 0xFFFFFFFFFFFFFFFF
 # Slot kinds of a template. A slot checks a value as the full scan checks it at that key: an
 # exact number (a feature, prediction or score: its value is read), any finite number (a
 # timestamp, another key), any string, a non-empty string (event_id), an RFC 3339 timestamp.
-S_NUM, S_ANY_NUM, S_STR, S_ID, S_TS = 1, 2, 3, 4, 5
+S_NUM, S_ANY_NUM, S_STR, S_ID, S_TS, S_TS_NUM = 1, 2, 3, 4, 5, 6
+#: a message's values: its features, then prediction, score and event time (EXTRA columns)
+EXTRA = 3
 #: templates per table, and the most literal bytes and slots of one: a small fixed memory
 MAX_TEMPLATES = 16
 TEMPLATE_BYTES = 4096
@@ -321,37 +325,83 @@ def _digits(buf, p, n):
     return v
 
 
+@_inline
+def _days_from_civil(y, m, d):
+    """Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm)."""
+    y -= m <= 2
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
 @_jit
 def _timestamp(buf, s, q):
-    """Whether ``buf[s:q]`` is ``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+HH:MM|-HH:MM)`` naming a real
-    instant: a form ``datetime.fromisoformat`` accepts with an offset (others are SLOW)."""
+    """Epoch seconds of ``buf[s:q]`` if it is ``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+HH:MM|-HH:MM)``
+    naming a real instant, a form ``datetime.fromisoformat`` accepts with an offset; NaN for
+    anything else (which is SLOW)."""
+    nan = np.nan
     if q - s < 20 or buf[s + 4] != 45 or buf[s + 7] != 45 or buf[s + 10] != 84:
-        return False
+        return nan
     if buf[s + 13] != 58 or buf[s + 16] != 58:
-        return False
+        return nan
     year, month, day = _digits(buf, s, 4), _digits(buf, s + 5, 2), _digits(buf, s + 8, 2)
     hour, minute, second = _digits(buf, s + 11, 2), _digits(buf, s + 14, 2), _digits(buf, s + 17, 2)
     if year < 1 or not 1 <= month <= 12 or day < 1 or hour < 0 or hour > 23:
-        return False
+        return nan
     if minute < 0 or minute > 59 or second < 0 or second > 59:
-        return False
+        return nan
     leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
     if day > _DAYS[month] + (1 if month == 2 and leap else 0):
-        return False
+        return nan
     p = s + 19
+    micros = 0
     if buf[p] == 46:
         p += 1
         start = p
         while p < q and 48 <= buf[p] <= 57 and p - start < 7:
             p += 1
         if not 1 <= p - start <= 6:
-            return False
+            return nan
+        micros = _digits(buf, start, p - start) * _POW10_INT[6 - (p - start)]
+    offset = 0
     if p == q - 1:
-        return buf[p] == 90
-    if p != q - 6 or (buf[p] != 43 and buf[p] != 45) or buf[p + 3] != 58:
-        return False
-    oh, om = _digits(buf, p + 1, 2), _digits(buf, p + 4, 2)
-    return 0 <= oh <= 23 and 0 <= om <= 59
+        if buf[p] != 90:
+            return nan
+    else:
+        if p != q - 6 or (buf[p] != 43 and buf[p] != 45) or buf[p + 3] != 58:
+            return nan
+        oh, om = _digits(buf, p + 1, 2), _digits(buf, p + 4, 2)
+        if not (0 <= oh <= 23 and 0 <= om <= 59):
+            return nan
+        offset = (oh * 60 + om) * 60 * (1 if buf[p] == 43 else -1)
+    seconds = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset
+    return float(seconds) + micros / 1e6
+
+
+@_inline
+def _approximate(buf, p, e):
+    """The value of a number the scan found valid but not exact (code 3), to double precision
+    or so: enough for a clock."""
+    neg = buf[p] == 45
+    if neg:
+        p += 1
+    m = 0.0
+    scale = 0
+    dot = False
+    while p < e and (48 <= buf[p] <= 57 or buf[p] == 46):
+        if buf[p] == 46:
+            dot = True
+        else:
+            m = m * 10.0 + (buf[p] - 48)
+            scale -= dot
+        p += 1
+    if p < e and (buf[p] == 101 or buf[p] == 69):
+        end, x, code = _number(buf, p + 1, e) if buf[p + 1] != 43 else _number(buf, p + 2, e)
+        scale += np.int64(x) if code == 1 else 0
+    v = m * 10.0 ** scale
+    return -v if neg else v
 
 
 @_inline
@@ -441,6 +491,8 @@ def _slot_kind(k, t):
     0 when the value is part of the template's bytes (model and version are in the shape,
     true, false and null fix the type by themselves)."""
     if t == T_FLOAT:
+        if k == K_TIMESTAMP:
+            return S_TS_NUM
         return S_NUM if k == K_PREDICTION or k == K_SCORE else S_ANY_NUM
     if t != T_STR or k == K_MODEL or k == K_VERSION:
         return 0
@@ -459,7 +511,7 @@ def _features(buf, p, e, vals, cur, names_s, names_e, types, is_int, toks, ntok)
     if p < e and buf[p] == 125:
         return p + 1, 0, ntok
     while True:
-        if p >= e or buf[p] != 34 or n >= names_s.shape[0] or cur + n + 2 >= vals.shape[0]:
+        if p >= e or buf[p] != 34 or n >= names_s.shape[0] or cur + n + EXTRA >= vals.shape[0]:
             return -1, 0, 0
         q = _string_end(buf, p + 1, e)
         if q < 0:
@@ -581,19 +633,24 @@ def _match(buf, s, e, t, lit, seg, kind, col, nslots, vals, cur):
         if p >= e:
             return False
         k = kind[t, j]
-        if k == S_NUM or k == S_ANY_NUM:
+        if k == S_NUM or k == S_ANY_NUM or k == S_TS_NUM:
             # A number of another form, or one not exact, is left to the full scan.
             p, v, code = _plain_number(buf, p, e)
-            if code == 0 or (k == S_NUM and code == 3):
+            if code == 0 or (k != S_ANY_NUM and code == 3):
                 return False
-            if k == S_NUM:
+            if k != S_ANY_NUM:
                 vals[cur + col[t, j]] = v
         else:
             if buf[p] != 34:
                 return False
             q = _string_end(buf, p + 1, e)
-            if q < 0 or (k == S_ID and q == p + 1) or (k == S_TS and not _timestamp(buf, p + 1, q)):
+            if q < 0 or (k == S_ID and q == p + 1):
                 return False
+            if k == S_TS:
+                v = _timestamp(buf, p + 1, q)
+                if math.isnan(v):
+                    return False
+                vals[cur + col[t, j]] = v
             p = q + 1
     return False
 
@@ -603,10 +660,10 @@ def _fits(buf, s, e, t, prediction, width, vals, cur, lit, seg, kind, col, meta)
     """Whether event ``buf[s:e]`` is template ``t``, with the values of its columns in ``vals[cur:]``."""
     nfeat = meta[t, M_NFEAT]
     # The full scan's capacity limits, so a template never takes what the scan would refuse.
-    if meta[t, M_PRED] != prediction or nfeat > width or cur + nfeat + 2 > vals.shape[0]:
+    if meta[t, M_PRED] != prediction or nfeat > width or cur + nfeat + EXTRA > vals.shape[0]:
         return False
-    for j in range(nfeat + 2):
-        vals[cur + j] = np.nan  # strings, bools, nulls and absent outputs
+    for j in range(nfeat + EXTRA):
+        vals[cur + j] = np.nan  # strings, bools, nulls and absent outputs and times
     return _match(buf, s, e, t, lit, seg, kind, col, meta[t, M_SLOTS], vals, cur)
 
 
@@ -647,8 +704,9 @@ def _lookup(buf, s, e, prediction, width, vals, cur, lit, seg, kind, col, meta, 
 
 
 @_inline
-def _emit(i, sid, cur, nfeat, first_new, slow, status, ids, vstart, state):
+def _emit(i, sid, cur, nfeat, first_new, slow, status, ids, vstart, state, vals, times):
     """Message ``i`` is of shape ``sid`` with its columns at ``vals[cur:]``."""
+    times[i] = vals[cur + nfeat + 2]
     if sid >= first_new:
         status[i] = NEW
     elif slow[sid]:
@@ -657,18 +715,19 @@ def _emit(i, sid, cur, nfeat, first_new, slow, status, ids, vstart, state):
         status[i] = FAST
     ids[i] = sid
     vstart[i] = cur
-    state[2] = cur + nfeat + 2
+    state[2] = cur + nfeat + EXTRA
 
 
 @_jit
 def scan(buf, off, start, prediction, max_bytes, hash_mask, first_new, slots, hashes, store, store_off, slow,
-         state, status, ids, vstart, vals, scratch64, lit, seg, kind, col, meta, tstate,
+         state, status, ids, vstart, vals, times, scratch64, lit, seg, kind, col, meta, tstate,
          names_s, names_e, types, is_int, toks):
     """Scan messages ``start..`` of the batch (message i is ``buf[off[i]:off[i+1]]``).
 
     Per message: ``status`` FAST (a known shape), NEW (a shape first seen in this batch: id
     >= ``first_new``) or SLOW; for FAST and NEW the shape id in ``ids`` and the columns'
-    values at ``vals[vstart[i]:]``. New shapes are added to the table (``slots``, ``hashes``,
+    values at ``vals[vstart[i]:]`` and its event time (epoch seconds of its ``timestamp``, NaN
+    without one) in ``times``. New shapes are added to the table (``slots``, ``hashes``,
     canonical words in ``store`` at ``store_off``); ``state`` holds [shapes, words used, values
     used]. Returns the message it stopped at: ``len(off) - 1`` when done, less when the table
     is full (the caller grows it and calls again from there). Templates (``lit``, ``seg``,
@@ -690,7 +749,7 @@ def scan(buf, off, start, prediction, max_bytes, hash_mask, first_new, slots, ha
         room = e + 64 <= size
         t = _lookup(buf, s, e, prediction, width, vals, cur, lit, seg, kind, col, meta, tstate) if room else -1
         if t >= 0:
-            _emit(i, meta[t, M_SID], cur, meta[t, M_NFEAT], first_new, slow, status, ids, vstart, state)
+            _emit(i, meta[t, M_SID], cur, meta[t, M_NFEAT], first_new, slow, status, ids, vstart, state, vals, times)
             continue
         p = _ws(buf, s, e)
         if p >= e or buf[p] != 123:
@@ -703,6 +762,7 @@ def scan(buf, off, start, prediction, max_bytes, hash_mask, first_new, slots, ha
         nfeat = 0
         ntok = np.int64(0)  # not the literal 0: _features would be compiled for that type too
         pred_t, pred_v, pred_int = T_NONE, nan, False
+        ts = nan
         score_t, score_v, score_int = T_NONE, nan, False
         ok = p < e and buf[p] != 125
         while ok:
@@ -748,8 +808,14 @@ def scan(buf, off, start, prediction, max_bytes, hash_mask, first_new, slots, ha
                     else:
                         break
                 elif k == K_TIMESTAMP:
-                    if t == T_BOOL or (t == T_STR and not _timestamp(buf, vs + 1, p - 1)):
+                    if t == T_BOOL:
                         break
+                    if t == T_STR:
+                        ts = _timestamp(buf, vs + 1, p - 1)
+                        if math.isnan(ts):
+                            break
+                    elif t == T_FLOAT:
+                        ts = v if code != 3 else _approximate(buf, vs, p)
                 elif k == K_FEATURES:
                     if t != T_NONE or not prediction:
                         break
@@ -764,7 +830,8 @@ def scan(buf, off, start, prediction, max_bytes, hash_mask, first_new, slots, ha
                     score_t, score_v, score_int = t, v, code == 1
                 slot = _slot_kind(k, t)
                 if slot:
-                    ntok = _note(toks, ntok, vs, p, slot, -1 if k == K_PREDICTION else -2)
+                    # columns after the features: -1 prediction, -2 score, -3 event time
+                    ntok = _note(toks, ntok, vs, p, slot, -1 if k == K_PREDICTION else (-3 if k == K_TIMESTAMP else -2))
             p = _ws(buf, p, e)
             if p >= e:
                 break
@@ -781,7 +848,7 @@ def scan(buf, off, start, prediction, max_bytes, hash_mask, first_new, slots, ha
             continue
         if not prediction and not seen & (1 << K_FEATURES):
             continue
-        if cur + nfeat + 2 > vals.shape[0]:
+        if cur + nfeat + EXTRA > vals.shape[0]:
             continue
         # msgspec reads every number as a float; only orjson's path keeps integers int.
         for j in range(nfeat):
@@ -791,6 +858,7 @@ def scan(buf, off, start, prediction, max_bytes, hash_mask, first_new, slots, ha
         types[nfeat + 1] = T_INT if score_t == T_FLOAT and score_int and fallback else score_t
         vals[cur + nfeat] = pred_v
         vals[cur + nfeat + 1] = score_v
+        vals[cur + nfeat + 2] = ts
         nwords = _canonical(buf, scratch8, model_s, model_e, ver_s, ver_e, names_s, names_e, types, nfeat)
         h = _hash(scratch64, nwords) & hash_mask
         slot, sid = _find(h, scratch64, nwords, slots, hashes, store, store_off)
@@ -811,7 +879,7 @@ def scan(buf, off, start, prediction, max_bytes, hash_mask, first_new, slots, ha
             slots[slot] = sid + 1
             state[0] = sid + 1
             state[1] = used + nwords
-        _emit(i, sid, cur, nfeat, first_new, slow, status, ids, vstart, state)
+        _emit(i, sid, cur, nfeat, first_new, slow, status, ids, vstart, state, vals, times)
     return n
 
 
@@ -900,13 +968,14 @@ class ShapeTable:
         return int(self.state[0])
 
     def scan(self, buf: np.ndarray, off: np.ndarray, prediction: bool, max_bytes: int):
-        """(status, ids, vstart, vals) of each message; see :func:`scan`."""
+        """(status, ids, vstart, vals, event times) of each message; see :func:`scan`."""
         n = off.size - 1
         status = np.empty(n, dtype=np.int8)
         ids = np.empty(n, dtype=np.int64)
         vstart = np.empty(n, dtype=np.int64)
-        # A feature takes at least 4 bytes ("":0) and a message holds two outputs besides.
-        vals = np.empty(buf.size // 4 + 2 * n + 8, dtype=np.float64)
+        # A feature takes at least 4 bytes ("":0) and a message holds EXTRA columns besides.
+        vals = np.empty(buf.size // 4 + EXTRA * n + 8, dtype=np.float64)
+        times = np.full(n, np.nan)
         longest = int(np.diff(off).max()) if n else 0
         scratch = np.empty((min(longest, max_bytes) + 64) // 8 + 8, dtype=np.uint64)
         # Work arrays of the scan (it allocates none): names and types of features, tokens.
@@ -919,11 +988,11 @@ class ShapeTable:
         i = 0
         while True:
             i = scan(buf, off, i, prediction, max_bytes, self.hash_mask, first_new, self.slots, self.hashes,
-                     self.store, self.store_off, self.slow, self.state, status, ids, vstart, vals, scratch,
+                     self.store, self.store_off, self.slow, self.state, status, ids, vstart, vals, times, scratch,
                      self.lit, self.seg, self.kind, self.col, self.meta, self.tstate,
                      names_s, names_e, types, is_int, toks)
             if i == n:
-                return status, ids, vstart, vals
+                return status, ids, vstart, vals, times
             self._grow(scratch.size)
 
     def _grow(self, words: int) -> None:
@@ -981,7 +1050,7 @@ def warm_up() -> None:
     table = ShapeTable()
     # The second event leaves a template, the third matches it.
     buf, off = pack([b'{"event_id":"e","model":"m","prediction":1,"features":{"a":1.5}}'] * 3)
-    status, ids, vstart, vals = table.scan(buf, off, True, 1 << 20)
+    status, ids, vstart, vals, _ = table.scan(buf, off, True, 1 << 20)
     table.resolve(0, np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
     table.gather(status, ids, vstart, vals, np.arange(3, dtype=np.int64))
     rehash(table.hashes, len(table), np.zeros(4 * table.slots.size, dtype=np.int64))  # a table that grows

@@ -277,7 +277,8 @@ class DriftService:
         """Route ``msgs[start:end]``, records of one partition, and dead-letter the invalid ones."""
         run = msgs[start:end]
         offsets = self._offsets[start:end] = np.fromiter(map(Message.offset, run), dtype=np.int64, count=end - start)
-        # record times in seconds: the window clock of events (see detectors.window)
+        # Record times in seconds; the router puts each event's own timestamp in their place where
+        # it has one (the schema's rule). They are the clock of time windows (see detectors.window).
         self._times[start:end] = np.fromiter(map(_MS, map(Message.timestamp, run)), dtype=np.float64,
                                              count=end - start)
         self._times[start:end] *= 0.001
@@ -292,7 +293,7 @@ class DriftService:
             if not run:
                 return
         router.next_offset = max(router.next_offset, int(offsets.max()) + 1)
-        for k, exc in router.add_batch(list(map(Message.value, run)), indices):
+        for k, exc in router.add_batch(list(map(Message.value, run)), indices, self._times):
             msg = run[k]
             self.metrics.invalid_events.labels(msg.topic(), exc.reason).inc()
             self._publisher.dead_letter(msg, exc.reason, exc.message)

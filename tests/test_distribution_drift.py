@@ -4,6 +4,8 @@ events, the default rules."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import numpy as np
 import orjson
 import pytest
@@ -204,3 +206,28 @@ def test_categorical_profile_and_a_type_change(settings, tmp_path):
     assert change.details["statistics"] == {"expected": "number", "got": "string"}
     plan = [k for k in samples["driftwire_drift_statistic"] if ("signal", "plan") in k]
     assert {dict(k)["detector"] for k in plan} >= {"chi_square", "chi_square_pvalue", "psi", "js_distance"}
+
+
+def test_time_windows_run_on_the_events_own_timestamps(settings):
+    """Events stamped in 2020 (RFC 3339) and produced now: windows of one minute of event time."""
+    settings = settings.model_copy(update={"topic_partitions": 1})
+    rng = np.random.default_rng(13)
+    start = datetime(2020, 3, 1, tzinfo=UTC)
+    n = 7200  # 20 events a second for 360 s of event time
+    x = rng.normal(0.0, 1.0, n)
+    x[3600:] += 2.0  # from 180 s on
+    values = [orjson.dumps({"event_id": f"t-{i}", "model": "timed", "model_version": "v1",
+                            "timestamp": (start + timedelta(seconds=i * 0.05)).isoformat().replace("+00:00", "Z"),
+                            "prediction": 0.5, "features": {"x": float(x[i])}}) for i in range(n)]
+    config = fast_config(windows={"duration": 60, "reference_size": 1000})
+    # windows close once an event is a window (the lateness) past their end: the reference takes
+    # the first 50 s, then [50 s, 60 s) ... [180 s, 240 s) close
+    alerts, samples = _run(settings, values, windows=4, config=config)
+    assert total(samples, "driftwire_windows_closed_total") == 4
+    shifted = [a for a in alerts if a.window is not None and a.signal == "x" and a.detector == "ks"]
+    assert shifted, alerts
+    first = min(shifted, key=lambda a: a.window.start)
+    # the window of event time [180 s, 240 s): closed by an event past its end and lateness
+    assert first.window.start == start + timedelta(seconds=180)
+    assert first.window.end == start + timedelta(seconds=240 - 0.05)
+    assert first.window.count == 1200
