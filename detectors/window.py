@@ -85,6 +85,7 @@ class WindowSpec:
     slide: sub-windows per window; 1 = tumbling, k > 1 = a window evaluated every 1/k of it.
     lateness: event time only: sub-windows a window stays open after its end for late events.
     reference_size: events that become the reference when none is given.
+    reference_bins: quantile bins of each numeric signal of that learnt reference.
     """
 
     size: int | None = 10_000
@@ -92,12 +93,13 @@ class WindowSpec:
     slide: int = 1
     lateness: int = 1
     reference_size: int = 10_000
+    reference_bins: int = DEFAULT_BINS
 
     def __post_init__(self):
         if (self.size is None) == (self.duration is None):
             raise ValueError("a window has either a size (events) or a duration (seconds)")
-        if self.slide < 1 or self.reference_size < 1 or self.lateness < 0:
-            raise ValueError("slide and reference_size must be >= 1, lateness >= 0")
+        if self.slide < 1 or self.reference_size < 1 or self.lateness < 0 or self.reference_bins < 2:
+            raise ValueError("slide and reference_size must be >= 1, lateness >= 0, reference_bins >= 2")
         if self.size is not None and self.size % self.slide:
             raise ValueError(f"size {self.size} must be a multiple of slide {self.slide}")
         if self.duration is not None and not self.duration > 0:
@@ -295,18 +297,17 @@ class WindowBank:
 
     max_bins: bins of a numeric reference, or categories + 2 (other, unseen) of a categorical one.
     sketch_k: KLL parameter of window sketches; reference sketches use their own.
-    reference_bins, reference_top_k: bins and top categories of a reference learnt from events.
+    reference_top_k: top categories of a categorical reference learnt from events.
 
     A categorical series takes category codes as values (:meth:`category_codes`).
     """
 
     def __init__(self, sketch_k: int = 200, max_bins: int = 64, reference_k: int = REFERENCE_SKETCH_K,
-                 reference_bins: int = DEFAULT_BINS, seed: int = 0, reference_top_k: int = DEFAULT_TOP_K):
+                 seed: int = 0, reference_top_k: int = DEFAULT_TOP_K):
         if reference_top_k + 2 > max_bins:
             raise ValueError(f"reference_top_k {reference_top_k}: at most max_bins - 2 = {max_bins - 2}")
         self.k = sketch_k
         self.ref_k = reference_k
-        self.reference_bins = reference_bins
         self.reference_top_k = reference_top_k
         self.max_bins = max_bins
         self.seed = seed
@@ -501,7 +502,7 @@ class WindowBank:
             n, mean, m2 = self.ref_mom[slot, [_M_N, _M_MEAN, _M_M2]]
             sketch = QuantileSketch.from_dict(self.ref_sketches.get_state(slot))
             std = math.sqrt(m2 / (n - 1.0)) if n > 1 else 0.0
-            profiles[s] = numeric_profile_from_sketch(sketch, rows, mean, std, self.reference_bins)
+            profiles[s] = numeric_profile_from_sketch(sketch, rows, mean, std, self.specs[g].reference_bins)
         self.set_group_reference(g, profiles)
 
     def learning(self, group: int) -> bool:
@@ -698,7 +699,7 @@ def _unpack(d: dict) -> np.ndarray:
 def get_state(bank: WindowBank) -> dict:
     """Everything a bank holds, as JSON-ready data; :func:`set_state` continues exactly from it."""
     return {
-        "k": bank.k, "reference_k": bank.ref_k, "max_bins": bank.max_bins, "reference_bins": bank.reference_bins,
+        "k": bank.k, "reference_k": bank.ref_k, "max_bins": bank.max_bins,
         "seed": bank.seed, "instances": bank.instances, "reference_top_k": bank.reference_top_k,
         "specs": [vars(spec) for spec in bank.specs],
         "group_series": bank.group_series, "group_of": bank.group_of,
@@ -711,8 +712,7 @@ def get_state(bank: WindowBank) -> dict:
 
 def set_state(state: dict) -> WindowBank:
     """The bank :func:`get_state` described."""
-    bank = WindowBank(state["k"], state["max_bins"], state["reference_k"], state["reference_bins"], state["seed"],
-                      state["reference_top_k"])
+    bank = WindowBank(state["k"], state["max_bins"], state["reference_k"], state["seed"], state["reference_top_k"])
     bank.specs = [WindowSpec(**spec) for spec in state["specs"]]
     bank.group_series = [list(ss) for ss in state["group_series"]]
     bank.group_of = list(state["group_of"])

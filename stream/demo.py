@@ -55,6 +55,13 @@ def _demo(args, bootstrap: str) -> int:
     )
     config = load_config(args.config)
     config.consumer = {**{k: str(v) for k, v in FAST_GROUP_CONFIG.items()}, **config.consumer}
+    per_model = max(args.rate / len(simulate.DEFAULT_MODELS), 1.0)
+    if config.windows.size is None and config.windows.duration is None:
+        # windows of 5 s of each model's events after a 10 s reference, so that window alerts
+        # show within a demo's minute (the service's defaults are 10,000 events each)
+        config.windows.size = max(int(5 * per_model), 100)
+    if config.windows.reference_size is None:
+        config.windows.reference_size = max(int(min(10.0, args.drift_after / 2) * per_model), 100)
     ensure_topics(settings, config)
     service = DriftService(settings, config)
     try:
@@ -113,13 +120,17 @@ def _demo(args, bootstrap: str) -> int:
     seen: Counter = Counter()
     last_report = started
     last_events = 0.0
+    def show_alerts(timeout: float) -> int:
+        msgs = [m for m in alerts.consume(100, timeout) if m.error() is None]
+        for msg in msgs:
+            alert = orjson.loads(msg.value())
+            seen[(alert["model"], alert["signal"], alert["detector"])] += 1
+            _out(_alert_line(alert, time.monotonic() - started))
+        return len(msgs)
+
     try:
         while not stop.is_set() and time.monotonic() - started < args.duration:
-            for msg in alerts.consume(100, 0.5):
-                if msg.error() is None:
-                    alert = orjson.loads(msg.value())
-                    seen[(alert["model"], alert["signal"], alert["detector"])] += 1
-                    _out(_alert_line(alert, time.monotonic() - started))
+            show_alerts(0.5)
             now = time.monotonic()
             if now - last_report >= 5.0:
                 events = _sum(service.metrics, "driftwire_events_total")
@@ -130,6 +141,10 @@ def _demo(args, bootstrap: str) -> int:
         service.stop()
         service_thread.join(30)
         producer_thread.join(10)
+        # the alerts published as the service stopped, so the summary lists every alert it counts
+        drain_until = time.monotonic() + 3.0
+        while time.monotonic() < drain_until and show_alerts(0.5):
+            pass
         alerts.close()
     _summary(service, seen, time.monotonic() - started, produced[0])
     if failure:

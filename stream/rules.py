@@ -15,6 +15,19 @@ GAUGED = ("psi", "js_distance", "kl_divergence", "hellinger", "ks", "ks_pvalue",
           "chi_square", "chi_square_pvalue")
 
 
+#: the rule field a gauged statistic is compared with (PSI: its warning level)
+_THRESHOLDS = {"psi": "psi_warning", "ks_pvalue": "ks_pvalue", "chi_square_pvalue": "chi_square_pvalue",
+               "js_distance": "js_distance", "hellinger": "hellinger", "kl_divergence": "kl_divergence",
+               "wasserstein_std": "wasserstein_std"}
+
+
+def threshold_of(rules: DriftRules, statistic: str) -> float | None:
+    """The threshold a window statistic is compared with, for driftwire_drift_threshold; None
+    when no rule reads it or the rule is off."""
+    field = _THRESHOLDS.get(statistic)
+    return None if field is None else getattr(rules, field)
+
+
 @dataclass(frozen=True)
 class Finding:
     statistic: str

@@ -41,6 +41,8 @@ log = logging.getLogger("driftwire")
 STATE_FORMAT = 1
 #: A partition's checkpoint holds every series' detectors: allow records far above Kafka's 1 MB default.
 MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024
+#: A reference profile keeps a sketch of a few thousand numbers per numeric signal.
+MAX_REFERENCE_BYTES = 16 * 1024 * 1024
 
 
 class FatalError(RuntimeError):
@@ -86,7 +88,9 @@ def ensure_topics(settings: Settings, config: DetectionConfig) -> None:
         NewTopic(settings.dlq_topic, n),
         NewTopic(settings.state_topic, n,
                  config={"cleanup.policy": "compact", "max.message.bytes": str(MAX_CHECKPOINT_BYTES)}),
-        NewTopic(settings.references_topic, 1, config={"cleanup.policy": "compact"}),
+        # a profile with a thousand-item sketch per signal can pass the 1 MiB default
+        NewTopic(settings.references_topic, 1,
+                 config={"cleanup.policy": "compact", "max.message.bytes": str(MAX_REFERENCE_BYTES)}),
     ]
     existing = admin.list_topics(timeout=10).topics
     missing = [t for t in wanted if t.topic not in existing]
@@ -350,7 +354,7 @@ class DriftService:
         for ws, stats in close.series.items():
             series = monitor.window_series[ws]
             ref = monitor.windows.references[ws]
-            self._gauge_window(model_label, version, series.signal, stats)
+            self._gauge_window(model_label, version, series.signal, stats, series.config.drift)
             reference_missing = None if ref is None else ref.profile["missing_rate"]
             found = rules.quality_findings(stats, series.config.drift, reference_missing)
             if ref is not None:
@@ -373,11 +377,14 @@ class DriftService:
                 self._window_alert(key, model, version, "events", 0.0, finding, close, {"events": close.events})
             history.append(close.events)
 
-    def _gauge_window(self, model_label: str, version: str, signal: str, stats: dict) -> None:
+    def _gauge_window(self, model_label: str, version: str, signal: str, stats: dict, drift) -> None:
         gauge = self.metrics.drift_statistic
         for name in rules.GAUGED:
             if name in stats:
                 gauge.labels(model_label, version, signal, name).set(stats[name])
+                threshold = rules.threshold_of(drift, name)
+                if threshold is not None:
+                    self.metrics.drift_threshold.labels(model_label, version, signal, name).set(threshold)
         self.metrics.missing_rate.labels(model_label, version, signal).set(stats["missing_rate"])
         if "out_of_range_rate" in stats:
             self.metrics.out_of_range_rate.labels(model_label, version, signal).set(stats["out_of_range_rate"])

@@ -178,7 +178,7 @@ class WindowConfig(BaseModel):
     A window is ``size`` events or ``duration`` seconds of event time; ``slide`` > 1 makes it
     sliding, evaluated every 1/slide of it; ``lateness``: sub-windows a time window stays open
     for late events. With no reference profile, a model version's first ``reference_size``
-    events are its reference.
+    events are its reference, with ``bins`` quantile bins per numeric signal.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -211,7 +211,7 @@ class ResolvedWindowConfig(BaseModel):
 
     def spec(self) -> WindowSpec:
         return WindowSpec(size=self.size, duration=self.duration, slide=self.slide, lateness=self.lateness,
-                          reference_size=self.reference_size)
+                          reference_size=self.reference_size, reference_bins=self.bins)
 
 
 class ResolvedSignalConfig(BaseModel):

@@ -48,3 +48,15 @@ def test_bench_router_compares_per_message_and_whole_batch_routing():
     out = run("load_tests.bench_router", "--events", "5000", "--repeat", "1")
     assert number(r"add \(per message\)\s+best\s+([\d.]+)", out) > 0
     assert number(r"add_batch\s+best\s+([\d.]+)", out) > 0
+
+
+def test_bench_windows_compares_the_window_bank_with_numpy_per_slide():
+    out = run("load_tests.bench_windows", "--series", "3", "--events", "24000", "--window", "4000",
+              "--slides", "1,4", "--repeat", "1")
+    for slide in (1, 4):
+        line = re.search(rf"^\s+{slide}\s+(\d+)\s+([\d,]+)\s+([\d,]+)\s+([\d.]+)x", out, re.MULTILINE)
+        assert line, out
+        closes, numba, numpy_rate, ratio = (float(g.replace(",", "")) for g in line.groups())
+        assert closes == (6 if slide == 1 else 21) and min(numba, numpy_rate) > 0
+        assert abs(ratio - numba / numpy_rate) <= 0.01 * ratio + 0.006
+        assert re.search(rf"^(PASS|FAIL)\s+numba / numpy at slide {slide}:", out, re.MULTILINE), out

@@ -82,7 +82,7 @@ def test_panel_ids_are_unique_and_every_panel_queries_the_datasource_variable():
 
 def test_rows_group_the_panels_in_order():
     rows = [p["title"] for p in load()["panels"] if p["type"] == "row"]
-    assert rows == ["Throughput", "Drift", "Health"]
+    assert rows == ["Throughput", "Drift", "Distribution", "Health"]
 
 
 def test_metric_names_are_extracted_from_promql():
@@ -105,8 +105,10 @@ def test_metric_names_are_extracted_from_promql():
 def test_every_metric_the_dashboard_queries_is_exported_by_a_running_service(settings):
     # The service dead-letters to a topic that does not exist, with automatic topic creation off:
     # the broker refuses the dead letters, which the service counts as publish errors.
+    # windows small enough to close within the events, so the window metrics are exported
     config = fast_config(producer={"allow.auto.create.topics": "false", "message.timeout.ms": "3000",
-                                   "topic.metadata.propagation.max.ms": "1000"})
+                                   "topic.metadata.propagation.max.ms": "1000"},
+                         windows={"size": 1000, "reference_size": 1000})
     ensure_topics(settings, config)
     service_settings = settings.model_copy(update={"dlq_topic": f"{settings.dlq_topic}-missing",
                                                    "auto_create_topics": False})
@@ -125,8 +127,9 @@ def test_every_metric_the_dashboard_queries_is_exported_by_a_running_service(set
                    what="the invalid events")
         wait_until(lambda: total(metric_samples(port), "driftwire_publish_errors_total") >= 1, 30,
                    what="the refused dead letters")
-        wait_until(lambda: {"driftwire_drift_statistic", "driftwire_consumer_lag"} <= set(metric_samples(port)),
-                   10, what="the detector statistics and lag gauges")
+        wait_until(lambda: {"driftwire_drift_statistic", "driftwire_consumer_lag", "driftwire_window_events",
+                            "driftwire_missing_rate"} <= set(metric_samples(port)),
+                   10, what="the detector statistics, lag and window gauges")
         wait_until(lambda: total(metric_samples(port), "driftwire_checkpoints_total", outcome="ok") >= 1, 10,
                    what="a checkpoint")
         exported = set(metric_samples(port))

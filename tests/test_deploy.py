@@ -80,8 +80,9 @@ def test_created_topics_are_the_ones_driftwire_reads_and_writes():
     created = set(re.findall(r"--topic (\S+)", script))
     defaults = Settings()
     assert created == {defaults.predictions_topic, defaults.features_topic, defaults.labels_topic,
-                       defaults.alerts_topic, defaults.dlq_topic, defaults.state_topic}
-    assert re.search(rf"--topic {defaults.state_topic} .*\n.*cleanup\.policy=compact", script)
+                       defaults.alerts_topic, defaults.dlq_topic, defaults.state_topic, defaults.references_topic}
+    for compacted in (defaults.state_topic, defaults.references_topic):
+        assert re.search(rf"--topic {compacted} .*\n.*cleanup\.policy=compact", script), compacted
 
 
 def test_prometheus_scrapes_driftwire_and_loads_the_rules_file():

@@ -145,6 +145,10 @@ def test_fifty_stationary_windows_raise_no_alert(settings):
     assert len(psi) == 6 and max(psi) < 0.02  # five features and the prediction
     chi2 = [k for k in samples["driftwire_drift_statistic"] if ("detector", "chi_square") in k]
     assert [dict(k)["signal"] for k in chi2] == ["plan"]
+    # the thresholds the rules compare with, for dashboards to draw
+    thresholds = {dict(k)["detector"]: v for k, v in samples["driftwire_drift_threshold"].items()
+                  if ("signal", "plan") in k}
+    assert thresholds == {"psi": 0.1, "chi_square_pvalue": 0.05}
 
 
 def test_a_profile_file_is_the_reference_from_the_first_event(settings, tmp_path):

@@ -231,3 +231,12 @@ def test_a_restored_bank_keeps_learning_categories():
     closes = _feed(restored, g, s, _categories(restored, s, values[600:]))
     assert restored.references[s].profile == categorical_profile(values[:1000])
     assert len(closes) == 4 and all(c.series[s]["count"] == 500 for c in closes)
+
+
+def test_a_learnt_reference_has_the_bins_its_spec_asks_for():
+    values = np.random.default_rng(10).normal(0, 1, 2000)
+    bank = WindowBank(reference_k=2000)
+    g = bank.add_group(WindowSpec(size=500, reference_size=1000, reference_bins=4))
+    s = bank.add_series(g)
+    _feed(bank, g, s, values)
+    assert bank.references[s].profile["edges"] == pytest.approx(quantile_edges(values[:1000], 4).tolist())
