@@ -398,8 +398,17 @@ def _approximate(buf, p, e):
             scale -= dot
         p += 1
     if p < e and (buf[p] == 101 or buf[p] == 69):
-        end, x, code = _number(buf, p + 1, e) if buf[p + 1] != 43 else _number(buf, p + 2, e)
-        scale += np.int64(x) if code == 1 else 0
+        p += 1
+        sign = 1
+        if p < e and (buf[p] == 43 or buf[p] == 45):
+            sign = -1 if buf[p] == 45 else 1
+            p += 1
+        ex = 0
+        while p < e and 48 <= buf[p] <= 57:
+            if ex < 100_000:  # past any float's range either way
+                ex = ex * 10 + np.int64(buf[p] - 48)
+            p += 1
+        scale += sign * ex
     v = m * 10.0 ** scale
     return -v if neg else v
 

@@ -576,3 +576,13 @@ def test_models_taking_turns_each_keep_a_template():
     table.scan(buf, off, True, 10_000)
     assert table.tstate[sc.T_COUNT] == 4
     assert sorted(table.meta[:4, sc.M_SID].tolist()) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("text", ["1.1137271124000367e-07", "1.7000000001234567e9", "17000000001234567.5e-7",
+                                  "1E+09", "9.99999999999999999e-05", "-1.7000000001234567E+009"])
+def test_event_times_beyond_the_exact_fast_path_are_read_closely(text):
+    raw = b'{"event_id":"a","model":"m","prediction":1,"timestamp":%s}' % text.encode()
+    buf, off = sc.pack([raw])
+    status, _, _, _, times = sc.ShapeTable().scan(buf, off, True, 10_000)
+    assert status[0] == sc.NEW
+    assert times[0] == pytest.approx(float(text), rel=1e-15), text
