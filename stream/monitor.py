@@ -212,13 +212,12 @@ class PartitionMonitor:
         sight; -1 when windows are off for the model, the signal is disabled, or the signal is
         numeric in the reference; CAPPED when over the series cap."""
         key = (model, version, signal)
+        g = self.window_group(model, version)  # making the group may make the series, from its profile
         ws = self._win_ids.get(key)
         if ws is not None:
             return ws if self.windows.kind[ws] == CATEGORICAL else -1
-        g = self.window_group(model, version)
-        ws = self._win_ids.get(key)  # the group's profile may have made it
-        if ws is not None or g < 0:
-            return -1 if ws is None or self.windows.kind[ws] != CATEGORICAL else ws
+        if g < 0:
+            return -1
         profile = self.profile_of(model, version)
         if profile is not None and signal in profile.signals and profile.signals[signal].type != "categorical":
             return -1

@@ -302,14 +302,14 @@ class Router:
 
     def take_categories(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(window series, category codes, message positions) of the categorical values
-        :meth:`flush` handed over, in message order."""
+        :meth:`flush` handed over, by shape; the windows put them in message order with the
+        numeric values (:meth:`PartitionMonitor.observe_windows`)."""
         parts, self._categories = self._categories, []
         if not parts:
             empty = np.empty(0, dtype=np.int64)
             return empty, np.empty(0), empty
         ws, codes, messages = (np.concatenate(p) for p in zip(*parts))
-        order = np.argsort(messages, kind="stable")
-        return ws[order], codes[order], messages[order]
+        return ws, codes, messages
 
     def flush(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """The batch as (series ids, values, message index of each value, values the cap dropped),

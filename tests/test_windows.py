@@ -150,10 +150,6 @@ def test_spec_is_checked():
         WindowSpec(size=1000, slide=3)
 
 
-def _categories(bank, s, names):
-    return bank.category_codes(s, names)
-
-
 def test_categorical_windows_equal_scipy_chi_square_and_jensen_shannon():
     from scipy.spatial.distance import jensenshannon
 
@@ -166,7 +162,7 @@ def test_categorical_windows_equal_scipy_chi_square_and_jensen_shannon():
     g = bank.add_group(WindowSpec(size=1000), learn_reference=False)
     s = bank.add_series(g, window.CATEGORICAL)
     bank.set_group_reference(g, {s: categorical_profile(reference.tolist())})
-    closes = _feed(bank, g, s, _categories(bank, s, live.tolist()))
+    closes = _feed(bank, g, s, bank.category_codes(s, live.tolist()))
     assert len(closes) == 2
     expected = np.array([np.sum(reference == n) for n in names])
     for c, win in zip(closes, np.split(live, 2)):
@@ -193,14 +189,14 @@ def test_a_category_never_seen_in_training_is_unseen_and_a_rare_one_is_other():
     s = bank.add_series(g, window.CATEGORICAL)
     bank.set_group_reference(g, {s: profile})
     live = ["a"] * 60 + ["b"] * 20 + ["rare"] * 8 + ["new"] * 12
-    (close,) = _feed(bank, g, s, _categories(bank, s, live))
+    (close,) = _feed(bank, g, s, bank.category_codes(s, live))
     got = close.series[s]
     assert got["unseen_rate"] == pytest.approx(0.12)
     shares = {t["category"]: t["window"] for t in got["top_categories"]}
     assert shares["<unseen>"] == pytest.approx(0.12)
     # without the names of the others, a new category cannot be told from a rare one: other
     bank.set_group_reference(g, {s: {**profile, "other_categories": None}})
-    (close,) = _feed(bank, g, s, _categories(bank, s, live))
+    (close,) = _feed(bank, g, s, bank.category_codes(s, live))
     assert close.series[s]["unseen_rate"] == 0.0
 
 
@@ -211,12 +207,12 @@ def test_a_categorical_reference_is_learnt_from_the_first_events():
     bank = WindowBank()
     g = bank.add_group(WindowSpec(size=500, reference_size=1000))
     s = bank.add_series(g, window.CATEGORICAL)
-    _feed(bank, g, s, _categories(bank, s, first))
+    _feed(bank, g, s, bank.category_codes(s, first))
     assert not bank.learning(g)
     learnt = bank.references[s].profile
     assert learnt == categorical_profile(first)  # same top 20, other count and other names
     later = ["c0"] * 250 + ["zzz"] * 250  # one known category and one never seen
-    (close,) = _feed(bank, g, s, _categories(bank, s, later))
+    (close,) = _feed(bank, g, s, bank.category_codes(s, later))
     assert close.series[s]["unseen_rate"] == 0.5
 
 
@@ -226,9 +222,9 @@ def test_a_restored_bank_keeps_learning_categories():
     bank = WindowBank()
     g = bank.add_group(WindowSpec(size=500, reference_size=1000))
     s = bank.add_series(g, window.CATEGORICAL)
-    _feed(bank, g, s, _categories(bank, s, values[:600]))
+    _feed(bank, g, s, bank.category_codes(s, values[:600]))
     restored = window.set_state(json.loads(json.dumps(window.get_state(bank))))
-    closes = _feed(restored, g, s, _categories(restored, s, values[600:]))
+    closes = _feed(restored, g, s, restored.category_codes(s, values[600:]))
     assert restored.references[s].profile == categorical_profile(values[:1000])
     assert len(closes) == 4 and all(c.series[s]["count"] == 500 for c in closes)
 
