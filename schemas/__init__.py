@@ -2,7 +2,8 @@
 
 Input events (one JSON object per Kafka message): :class:`PredictionEvent`, :class:`FeatureEvent`,
 :class:`LabelEvent`. Output: :class:`DriftAlert`, with :class:`AlertWindow` and
-:class:`AlertSource`. Reference profiles of model versions: :class:`ReferenceProfile`.
+:class:`AlertSource`. Reference profiles of model versions: :class:`ReferenceProfile`. Retraining requests:
+:class:`RetrainRequest`, with :class:`RetrainReason` and :class:`OffsetRange`.
 The committed ``*.schema.json`` files next to this module are exported from
 the models; ``python -m driftwire.schemas`` rewrites them after a model changes.
 """
@@ -11,6 +12,7 @@ from .alerts import AlertSource, AlertWindow, DriftAlert
 from .events import FeatureEvent, LabelEvent, PredictionEvent
 from .export import EVENT_MODELS, SCHEMA_DIR, json_schemas, write_json_schemas
 from .reference import CategoricalProfile, NumericProfile, ReferenceProfile
+from .retrain import OffsetRange, RetrainReason, RetrainRequest
 
 __all__ = [
     "EVENT_MODELS",
@@ -22,8 +24,11 @@ __all__ = [
     "FeatureEvent",
     "LabelEvent",
     "NumericProfile",
+    "OffsetRange",
     "PredictionEvent",
     "ReferenceProfile",
+    "RetrainReason",
+    "RetrainRequest",
     "json_schemas",
     "write_json_schemas",
 ]

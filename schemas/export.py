@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from .alerts import DriftAlert
 from .events import FeatureEvent, LabelEvent, PredictionEvent
 from .reference import ReferenceProfile
+from .retrain import RetrainRequest
 
 #: Bus event name -> model; the name is also the stem of the schema file.
 EVENT_MODELS: dict[str, type[BaseModel]] = {
@@ -18,6 +19,7 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
     "label_event": LabelEvent,
     "drift_alert": DriftAlert,
     "reference_profile": ReferenceProfile,
+    "retrain_request": RetrainRequest,
 }
 
 #: Where the committed schema files live: this package's folder.
@@ -28,7 +30,7 @@ SCHEMA_ID_PREFIX = "urn:driftwire:schema:"
 
 # Producers write input events, so their schemas say what validation accepts; driftwire writes
 # alerts, so the alert schema says what it publishes (every field present).
-_PUBLISHED = (DriftAlert,)
+_PUBLISHED = (DriftAlert, RetrainRequest)
 
 
 def schema_file_name(name: str) -> str:

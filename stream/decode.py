@@ -29,6 +29,7 @@ REASONS = (
 
 PREDICTION = "prediction"
 FEATURE = "feature"
+LABEL = "label"
 
 _MAX_FLOAT = 1.7976931348623157e308
 
@@ -185,6 +186,37 @@ def check_header(doc, kind: str) -> Event:
         if score is not None:
             _check_number("score", score)
     return Event(event_id, model, version, timestamp, features, prediction, score)
+
+
+class Label:
+    """The fields of a valid label event."""
+
+    __slots__ = ("event_id", "model", "model_version", "timestamp", "label")
+
+    def __init__(self, event_id, model, model_version, timestamp, label):
+        self.event_id = event_id
+        self.model = model
+        self.model_version = model_version
+        self.timestamp = timestamp
+        self.label = label
+
+
+def check_label(doc) -> Label:
+    """Check a decoded label event; raise :class:`InvalidEvent` if it breaks the contract."""
+    if type(doc) is not dict:
+        raise InvalidEvent(NOT_AN_OBJECT, f"event must be a JSON object, got {type(doc).__name__}")
+    event_id = _required_str(doc, "event_id")
+    model = _required_str(doc, "model")
+    version = doc.get("model_version", "unknown")
+    if type(version) is not str:
+        if version is not None:
+            raise InvalidEvent(WRONG_TYPE, f"model_version must be a string, got {type(version).__name__}")
+        version = "unknown"
+    timestamp = parse_timestamp(doc.get("timestamp"))
+    if "label" not in doc:
+        raise InvalidEvent(MISSING_FIELD, "missing required field 'label'")
+    _label_value("label", doc["label"])
+    return Label(event_id, model, version, timestamp, doc["label"])
 
 
 def check_size(value: bytes | None, max_bytes: int) -> None:

@@ -140,6 +140,30 @@ class Metrics:
             "driftwire_reference_profiles", "Reference profiles loaded, by source (file, topic) and outcome.",
             ["source", "outcome"], registry=r,
         )
+        self.join_events = Counter(
+            "driftwire_join_events",
+            "Predictions and labels by what became of them in the label join: joined (once per model version), "
+            "duplicate_prediction, duplicate_label, prediction_expired, label_expired (no prediction within the "
+            "TTL: an unknown event), prediction_evicted, label_evicted (over max_pending), unscorable, "
+            "no_predictions_partition (the partition's predictions are consumed by another replica).",
+            ["outcome"], registry=r,
+        )
+        self.join_pending = Gauge(
+            "driftwire_join_pending", "Predictions waiting for their label, and labels for their prediction.",
+            ["side"], registry=r,
+        )
+        self.model_performance = Gauge(
+            "driftwire_model_performance",
+            "A performance metric of a model version (accuracy, precision, recall, f1, f1_macro, log_loss, mae, "
+            "rmse, ...) over its last closed window of labelled predictions.",
+            ["model", "model_version", "metric"], registry=r,
+        )
+        self.performance_windows = Counter(
+            "driftwire_performance_windows", "Windows of labelled predictions closed.", ["model"], registry=r
+        )
+        self.retrain_requests = Counter(
+            "driftwire_retrain_requests", "Retraining requests published.", ["model"], registry=r
+        )
 
     def model_label(self, model: str) -> str:
         """``model``, or ``__other__`` once ``max_models`` distinct models have been labelled."""

@@ -16,6 +16,8 @@ from driftwire.detectors import make_bank, window
 from driftwire.detectors.standardize import WarmupStandardizer
 from driftwire.detectors.window import CATEGORICAL, WindowBank, WindowClose
 
+from .join import JoinStore
+from .outcomes import OutcomeTracker
 from .settings import DetectionConfig, DetectorSpec, ResolvedSignalConfig, ResolvedWindowConfig
 
 #: series id of a signal that is disabled in the config, and of one the series cap turned away
@@ -24,6 +26,10 @@ CAPPED = -2
 
 #: signals that are model outputs; every other signal is a feature.
 OUTPUT_SIGNALS = ("prediction", "score")
+#: the signal of a model's error on labelled predictions (see :mod:`.outcomes`), and the key
+#: its series has (a feature may be named "error" too)
+ERROR_SIGNAL = "error"
+_ERROR_KEY = "\x00error"
 
 
 def signal_kind(signal: str) -> str:
@@ -69,10 +75,16 @@ class Series:
     model_version: str
     signal: str
     config: ResolvedSignalConfig
+    #: the model's error on labelled predictions, not a signal of its events
+    joined: bool = False
 
     @property
     def kind(self) -> str:
-        return signal_kind(self.signal)
+        return "concept_drift" if self.joined else signal_kind(self.signal)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.model, self.model_version, _ERROR_KEY if self.joined else self.signal)
 
 
 @dataclass(frozen=True)
@@ -145,6 +157,9 @@ class PartitionMonitor:
         #: changes seen per window group since its last window closed
         self._field_types: dict[tuple[str, str, str], tuple[str, ...]] = {}
         self.type_changes: dict[int, list[TypeChange]] = {}
+        #: the label join of this partition and what its pairs feed (predictions partitions only)
+        self.join: JoinStore | None = None
+        self.outcomes: OutcomeTracker | None = None
 
     # -- series --------------------------------------------------------------------------
     def series_id(self, model: str, version: str, signal: str) -> int:
@@ -162,14 +177,34 @@ class PartitionMonitor:
             return CAPPED
         return self._add_series(Series(model, version, signal, config))
 
+    def error_series(self, model: str, version: str, task: str) -> int:
+        """Id of the error series of a model version whose labelled predictions are a ``task``
+        (classification or regression); DISABLED or CAPPED as :meth:`series_id`."""
+        key = (model, version, _ERROR_KEY)
+        sid = self._ids.get(key)
+        if sid is not None:
+            return sid
+        config = self.config.resolve_error(model, task)
+        if not config.enabled:
+            self._ids[key] = DISABLED
+            return DISABLED
+        if not self.budget.take():
+            return CAPPED
+        return self._add_series(Series(model, version, ERROR_SIGNAL, config, joined=True))
+
+    def enable_join(self, ttl: float, max_pending: int) -> None:
+        self.join = JoinStore(ttl, max_pending)
+        self.outcomes = OutcomeTracker(self.config)
+
     def _add_series(self, series: Series) -> int:
         sid = len(self.series)
         self.series.append(series)
-        self._ids[(series.model, series.model_version, series.signal)] = sid
+        self._ids[series.key] = sid
         self.refs.add(standardize=series.config.standardize, warmup=series.config.warmup)
         for spec in series.config.detectors:
             self._bank(spec).attach(sid)
-        self._attach_window(sid, series)
+        if not series.joined:  # errors come with labels, not with the model's events
+            self._attach_window(sid, series)
         return sid
 
     # -- windows -------------------------------------------------------------------------
@@ -373,7 +408,9 @@ class PartitionMonitor:
             for sid in np.flatnonzero(bank.slot_of[: len(self.series)] >= 0).tolist():
                 detectors.append([sid, spec, bank.bank.get_state(int(bank.slot_of[sid]))])
         return {
-            "series": [[s.model, s.model_version, s.signal] for s in self.series],
+            "join": None if self.join is None else {"store": self.join.get_state(),
+                                                    "outcomes": self.outcomes.get_state()},
+            "series": [list(s.key) for s in self.series],
             "references": [self.refs.get_state(i) for i in range(len(self.series))],
             "detectors": detectors,
             "windows": {
@@ -388,8 +425,17 @@ class PartitionMonitor:
         spec still applies resume, the others start fresh."""
         if "windows" in state:
             self._restore_windows(state["windows"])
+        if state.get("join") and self.join is not None:
+            self.join.set_state(state["join"]["store"])
+            self.outcomes.set_state(state["join"]["outcomes"])
+        tasks = self.outcomes.tasks if self.outcomes is not None else {}
         for (model, version, signal), ref in zip(state["series"], state["references"]):
-            sid = self.series_id(model, version, signal)
+            if signal == _ERROR_KEY:
+                if model not in tasks:
+                    continue
+                sid = self.error_series(model, version, tasks[model])
+            else:
+                sid = self.series_id(model, version, signal)
             if sid >= 0:
                 self.refs.set_state(sid, ref)
         restored = {}
@@ -398,8 +444,7 @@ class PartitionMonitor:
             restored[(model, version, signal, DetectorSpec.model_validate(spec).key())] = det_state
         for bank in self._banks:
             for sid in np.flatnonzero(bank.slot_of[: len(self.series)] >= 0).tolist():
-                s = self.series[sid]
-                det_state = restored.get((s.model, s.model_version, s.signal, bank.spec.key()))
+                det_state = restored.get((*self.series[sid].key, bank.spec.key()))
                 if det_state is not None:
                     bank.bank.set_state(int(bank.slot_of[sid]), det_state)
 

@@ -149,6 +149,8 @@ class Router:
         self.next_offset = -1
         #: the offset of this partition's last checkpoint on the state topic
         self.checkpointed_offset = -1
+        #: state changed without a record of this partition (labels joined into its store)
+        self.dirty = False
 
     def add(self, value: bytes | None, index: int, times: np.ndarray | None = None) -> str:
         """Take message ``index`` of the batch; return its model, or raise :class:`InvalidEvent`.

@@ -21,7 +21,16 @@ from operator import itemgetter
 
 import numpy as np
 import orjson
-from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_INVALID,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from driftwire.detectors import kernels, standardize
@@ -29,10 +38,12 @@ from driftwire.detectors import kernels, standardize
 from . import decode as dec
 from . import rules, scan
 from .compacted import read_to_end
+from .labels import LabelRouter, join_predictions
 from .metrics import HealthState, Metrics, MetricsServer
 from .monitor import PartitionMonitor, SeriesBudget
 from .publish import Cooldown, Publisher, build_alert, build_window_alert
 from .references import ReferenceReader, load_profile_files
+from .retrain import RetrainPlanner
 from .router import Router
 from .settings import DetectionConfig, Settings
 
@@ -85,6 +96,7 @@ def ensure_topics(settings: Settings, config: DetectionConfig) -> None:
         NewTopic(settings.features_topic, n),
         NewTopic(settings.labels_topic, n),
         NewTopic(settings.alerts_topic, n),
+        NewTopic(settings.retrain_topic, n),
         NewTopic(settings.dlq_topic, n),
         NewTopic(settings.state_topic, n,
                  config={"cleanup.policy": "compact", "max.message.bytes": str(MAX_CHECKPOINT_BYTES)}),
@@ -102,6 +114,22 @@ def ensure_topics(settings: Settings, config: DetectionConfig) -> None:
                 raise
 
 
+def check_copartitioning(settings: Settings, config: DetectionConfig) -> bool:
+    """Warn when the predictions and labels topics have different partition counts: the label
+    join then misses the labels that land in another partition number than their prediction."""
+    admin = AdminClient({k: v for k, v in client_config(settings, config, "consumer").items()
+                         if k in ("bootstrap.servers",) or k.startswith(("security.", "sasl.", "ssl."))})
+    topics = admin.list_topics(timeout=10).topics
+    counts = {t: len(topics[t].partitions) for t in (settings.predictions_topic, settings.labels_topic)
+              if t in topics}
+    if len(set(counts.values())) > 1:
+        log.warning("the label join needs co-partitioned topics, but %s: labels are matched to predictions "
+                    "only within one partition number (producers key both by event_id)",
+                    ", ".join(f"{t} has {n} partitions" for t, n in counts.items()))
+        return False
+    return True
+
+
 class DriftService:
     """driftwire's consumer service. ``run()`` blocks until ``stop()`` or SIGTERM/SIGINT."""
 
@@ -117,7 +145,9 @@ class DriftService:
         # partitions drifts in all of them at once, and one alert says so.
         self.cooldown = Cooldown()
         self.routers: dict[tuple[str, int], Router] = {}
-        self._kind = {settings.predictions_topic: dec.PREDICTION, settings.features_topic: dec.FEATURE}
+        self._kind = {settings.predictions_topic: dec.PREDICTION, settings.features_topic: dec.FEATURE,
+                      settings.labels_topic: dec.LABEL}
+        self.planner = RetrainPlanner(self.config.retrain, settings.labels_topic)
         self._allowed = frozenset(self.config.allowed_models)
         #: reference profiles by (model, version), from the config's files and the references topic
         self.profiles = load_profile_files(self.config.references)
@@ -159,6 +189,8 @@ class DriftService:
             self.start_metrics_server()
         if s.auto_create_topics:
             ensure_topics(s, self.config)
+        if self.config.join.enabled:
+            check_copartitioning(s, self.config)
         self.warm_up()
         self._references = ReferenceReader(client_config(s, self.config, "consumer"), s.references_topic,
                                            self._use_profile, self.metrics)
@@ -166,7 +198,8 @@ class DriftService:
         self._producer = Producer(client_config(s, self.config, "producer"))
         self._publisher = Publisher(self._producer, s.alerts_topic, s.dlq_topic, self.metrics)
         self._consumer = Consumer({**client_config(s, self.config, "consumer"), "error_cb": self._on_client_error})
-        self._consumer.subscribe(s.input_topics, on_assign=self._on_assign, on_revoke=self._on_revoke,
+        topics = s.input_topics if self.config.join.enabled else [t for t in s.input_topics if t != s.labels_topic]
+        self._consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke,
                                  on_lost=self._on_lost)
         freeze_start_up_heap()
         log.info("consuming %s from %s as group %s; metrics on :%s/metrics",
@@ -205,11 +238,18 @@ class DriftService:
         for tp in partitions:
             key = (tp.topic, tp.partition)
             monitor = PartitionMonitor(tp.topic, tp.partition, self.config, self.budget, self.profiles)
-            router = Router(monitor, self._kind[tp.topic], self.settings.max_message_bytes, self._allowed)
+            kind = self._kind[tp.topic]
+            if kind == dec.LABEL:
+                router = LabelRouter(self.settings.max_message_bytes, self._allowed)
+            else:
+                router = Router(monitor, kind, self.settings.max_message_bytes, self._allowed)
+            if kind == dec.PREDICTION and self.config.join.enabled:
+                monitor.enable_join(self.config.join.ttl, self.config.join.max_pending)
             snap = snapshots.get(key)
             if snap is not None:
                 monitor.set_state(snap["monitor"])
                 self.cooldown.restore(snap["cooldown"])
+                self.planner.restore(snap.get("retrain", {}))
                 tp.offset = router.next_offset = router.checkpointed_offset = snap["offset"]
                 log.info("restored %s[%d]: %d series, resuming at offset %d",
                          tp.topic, tp.partition, len(monitor.series), snap["offset"])
@@ -241,7 +281,8 @@ class DriftService:
             self.routers.pop(key, None)
             self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
         for router in self.routers.values():
-            router.forget_shapes()  # series the cap turned away may fit now
+            if isinstance(router, Router):
+                router.forget_shapes()  # series the cap turned away may fit now
         self.health.assigned = bool(self.monitors)
         self.metrics.assigned_partitions.set(len(self.monitors))
         self.metrics.series_tracked.set(self.budget.used)
@@ -254,16 +295,28 @@ class DriftService:
         if self._offsets.shape[0] < len(msgs):
             self._offsets = np.empty(len(msgs), dtype=np.int64)
             self._times = np.empty(len(msgs))
+        labels = []
         for start, end, key in _runs(msgs):
             if key is None:
                 self._consumer_error(msgs[start].error())
             elif key in routers:
-                self._take(routers[key], msgs, start, end)
+                if routers[key].kind == dec.LABEL:
+                    labels.append((start, end, key))  # after the predictions they may join
+                else:
+                    self._take(routers[key], msgs, start, end)
+        for start, end, key in labels:
+            self._take_labels(key, msgs, start, end)
         for key, router in routers.items():
+            monitor = self.monitors[key]
+            if monitor.join is not None:
+                self._outcomes(key, monitor, msgs)
             if not router.counts:
                 continue
             for model, n in router.counts.items():
                 self.metrics.events.labels(key[0], self.metrics.model_label(model)).inc(n)
+            if router.kind == dec.LABEL:
+                router.counts = {}
+                continue
             series, values, messages, capped = router.flush()
             if capped:
                 self.metrics.series_dropped.inc(capped)
@@ -297,10 +350,83 @@ class DriftService:
             if not run:
                 return
         router.next_offset = max(router.next_offset, int(offsets.max()) + 1)
-        for k, exc in router.add_batch(list(map(Message.value, run)), indices, self._times):
+        values = list(map(Message.value, run))
+        errors = router.add_batch(values, indices, self._times)
+        self._dead_letters(run, errors)
+        store = router.monitor.join
+        if store is not None and router.kind == dec.PREDICTION:
+            join_predictions(store, values, indices, {k for k, _ in errors}, self._times)
+
+    def _dead_letters(self, run, errors) -> None:
+        for k, exc in errors:
             msg = run[k]
             self.metrics.invalid_events.labels(msg.topic(), exc.reason).inc()
             self._publisher.dead_letter(msg, exc.reason, exc.message)
+
+    def _take_labels(self, key, msgs, start: int, end: int) -> None:
+        """Join ``msgs[start:end]``, records of one labels partition, into the join store of the
+        predictions partition with its number."""
+        router = self.routers[key]
+        run = msgs[start:end]
+        offsets = np.fromiter(map(Message.offset, run), dtype=np.int64, count=end - start)
+        self._times[start:end] = np.fromiter(map(_MS, map(Message.timestamp, run)), dtype=np.float64,
+                                             count=end - start)
+        self._times[start:end] *= 0.001
+        keep = offsets >= router.next_offset
+        if not keep.any():
+            return
+        indices = np.arange(start, end, dtype=np.int64)[keep]
+        run = [m for m, k in zip(run, keep.tolist()) if k]
+        router.next_offset = int(offsets.max()) + 1
+        owner = self.monitors.get((self.settings.predictions_topic, key[1]))
+        store = owner.join if owner is not None else None
+        errors = router.add_batch(list(map(Message.value, run)), indices, offsets[keep], self._times, store)
+        self._dead_letters(run, errors)
+        if store is None:
+            self.metrics.join_events.labels("no_predictions_partition").inc(len(run) - len(errors))
+        else:
+            self.routers[owner.topic, owner.partition].dirty = True
+
+    def _outcomes(self, key, monitor: PartitionMonitor, msgs) -> None:
+        """Concept drift and performance windows on the pairs the partition's join completed."""
+        store, tracker = monitor.join, monitor.outcomes
+        for outcome, n in store.take_counts().items():
+            self.metrics.join_events.labels(outcome).inc(n)
+        pairs = store.take_pairs()
+        if not pairs:
+            return
+        errors = tracker.errors(pairs)
+        unscorable = int(np.isnan(errors).sum())
+        if unscorable:
+            self.metrics.join_events.labels("unscorable").inc(unscorable)
+        sids = np.array([monitor.error_series(p.model, p.version, tracker.tasks[p.model]) for p in pairs],
+                        dtype=np.int64)
+        scored = (sids >= 0) & ~np.isnan(errors)
+        positions = np.flatnonzero(scored)
+        if positions.size:
+            messages = np.array([pairs[i].message for i in positions.tolist()], dtype=np.int64)
+            self._detect(monitor, sids[positions], errors[positions], messages, msgs)
+        labels_topic = self.settings.labels_topic
+        for pair in pairs:
+            self.planner.note_labels(pair.model, key[1], pair.label_offset, 1, pair.time)
+        for close in tracker.observe(pairs):
+            self._performance_closed((labels_topic, key[1]), close)
+        for request in self.planner.due():
+            self._publisher.produce(self.settings.retrain_topic, request.model_dump_json().encode(),
+                                    request.model.encode())
+            self.metrics.retrain_requests.labels(self.metrics.model_label(request.model)).inc()
+            log.info("retrain request: model=%s versions=%s reasons=%d labelled=%d", request.model,
+                     request.model_versions, len(request.reasons), request.labelled_events)
+
+    def _performance_closed(self, source, close) -> None:
+        model_label = self.metrics.model_label(close.model)
+        self.metrics.performance_windows.labels(model_label).inc()
+        for metric, value in close.metrics.items():
+            if math.isfinite(value):
+                self.metrics.model_performance.labels(model_label, close.version, metric).set(value)
+        cooldown = self.config.resolve(close.model, "error").cooldown
+        for metric, finding in close.findings:
+            self._window_alert(source, close.model, close.version, metric, cooldown, finding, close, close.metrics)
 
     def _consumer_error(self, err) -> None:
         if err.fatal():
@@ -329,7 +455,7 @@ class DriftService:
                 series=series, spec=spec, detection=d, event_id=event_id, msg=msg,
                 reference=monitor.reference(d.series), event_time=event_time, suppressed=suppressed,
             )
-            self._publisher.alert(alert)
+            self._publish_alert(alert)
             self.metrics.drift_alerts.labels(model_label, series.signal, spec.name, series.kind).inc()
             log.info("drift: model=%s version=%s signal=%s detector=%s severity=%s offset=%s[%d]@%d",
                      series.model, series.model_version, series.signal, spec.name, d.severity,
@@ -377,6 +503,10 @@ class DriftService:
                 self._window_alert(key, model, version, "events", 0.0, finding, close, {"events": close.events})
             history.append(close.events)
 
+    def _publish_alert(self, alert) -> None:
+        self._publisher.alert(alert)
+        self.planner.note_alert(alert)
+
     def _gauge_window(self, model_label: str, version: str, signal: str, stats: dict, drift) -> None:
         gauge = self.metrics.drift_statistic
         for name in rules.GAUGED:
@@ -404,7 +534,7 @@ class DriftService:
                    "suppressed_since_last_alert": suppressed}
         alert = build_window_alert(model=model, version=version, signal=signal, finding=finding, close=close,
                                    topic=key[0], partition=key[1], details=details)
-        self._publisher.alert(alert)
+        self._publish_alert(alert)
         self.metrics.drift_alerts.labels(model_label, signal, finding.statistic, finding.kind).inc()
         log.info("window %s: model=%s version=%s signal=%s severity=%s value=%.4g threshold=%.4g events=%d",
                  finding.statistic, model, version, signal, finding.severity, finding.value, finding.threshold,
@@ -436,8 +566,15 @@ class DriftService:
             # rebalance can run while fetched records still wait to be processed.
             router = self.routers[key]
             offset = router.next_offset
-            if offset < 0 or offset == router.checkpointed_offset:
+            # router.dirty: labels were joined into this partition's store
+            if (offset < 0 or offset == router.checkpointed_offset) and not router.dirty:
                 continue  # nothing processed on this partition since its last checkpoint
+            router.dirty = False
+            if offset < 0:
+                # labels wait in the store of a partition none of whose records came yet: keep
+                # them, and start from the partition's beginning as an uncommitted group does
+                self._write_checkpoint(key, OFFSET_BEGINNING)
+                continue
             self._write_checkpoint(key, offset)
             commits.append(TopicPartition(key[0], key[1], offset))
         if not commits:
@@ -468,6 +605,7 @@ class DriftService:
             "offset": offset,
             "monitor": self.monitors[key].get_state(),
             "cooldown": self.cooldown.get_state(self.monitors[key].series),
+            "retrain": self.planner.get_state(),
         }
         self._publisher.produce(self.settings.state_topic, zlib.compress(orjson.dumps(snapshot)),
                                     self._checkpoint_key(key))
@@ -522,6 +660,9 @@ class DriftService:
             self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(high - position, 0))
 
     def _report_statistics(self) -> None:
+        stores = [m.join for m in self.monitors.values() if m.join is not None]
+        self.metrics.join_pending.labels("predictions").set(sum(s.pending_predictions for s in stores))
+        self.metrics.join_pending.labels("labels").set(sum(s.pending_labels for s in stores))
         gauge, thresholds = self.metrics.drift_statistic, self.metrics.drift_threshold
         for monitor in self.monitors.values():
             for series, spec, statistic, threshold in monitor.statistics():

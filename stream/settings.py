@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     predictions_topic: str = "predictions"
     features_topic: str = "features"
     labels_topic: str = "labels"
+    retrain_topic: str = Field(
+        "retrain-requests", description="topic of retraining requests (key = model), for retraining jobs"
+    )
     alerts_topic: str = "drift-alerts"
     references_topic: str = Field(
         "drift-references", description="compacted topic of reference profiles, key = model/version"
@@ -68,7 +71,7 @@ class Settings(BaseSettings):
 
     @property
     def input_topics(self) -> list[str]:
-        return [self.predictions_topic, self.features_topic]
+        return [self.predictions_topic, self.features_topic, self.labels_topic]
 
     def kafka_properties(self) -> dict[str, str]:
         """librdkafka properties from ``DRIFTWIRE_KAFKA_*`` environment variables."""
@@ -230,12 +233,101 @@ GLOBAL_DEFAULTS = ResolvedSignalConfig(
 )
 
 
+# Defaults of the error signal (see LabelsConfig): DDM and HDDM_A on the raw 0/1
+# misclassification bits (a bit has no scale to remove); ADWIN and Page-Hinkley, as on any
+# numeric signal, on the standardized absolute error of a regression. At river's parameters
+# both raise false alarms on a steady error rate: DDM's 30-value warm start can end with no
+# error seen (its s_min is then 0 and the next error is a drift); on streams of 66,000 bits at
+# error rates of 2%, 10% and 30%, DDM drifted 104 times in 60 streams and HDDM_A 3 times in 12.
+# With the values below: no drift and 3 (DDM) and 0 (HDDM_A) warning onsets in 18 such
+# streams, while a step from 10% to 25% errors was found within 140-1,200 labelled predictions.
+CLASSIFICATION_DETECTORS = (
+    DetectorSpec(name="ddm", params={"warm_start": 1000, "warning_threshold": 3.5, "drift_threshold": 4.0}),
+    DetectorSpec(name="hddm_a", params={"drift_confidence": 2e-5, "warning_confidence": 1e-4}),
+)
+REGRESSION_DETECTORS = DEFAULT_DETECTORS
+
+#: performance metrics whose relative change against the first full window is watched by
+#: default. Not log loss: a few confident mistakes dominate it, and between two windows of
+#: 1,000 steady predictions it moved by more than 10% (a limit on it is the better rule).
+WATCHED_METRICS = ("accuracy", "f1", "f1_macro", "mae", "rmse")
+
+
+class LabelsConfig(BaseModel):
+    """What labelled predictions feed (the ``labels:`` section, global or per model).
+
+    ``task``: ``auto`` takes a model whose first labelled prediction has a prediction or a label
+    that is a non-integer number for a regression, any other for a classification. The error
+    signal (``error``) is 0/1 misclassification or the absolute error, watched by
+    ``classification_detectors`` or ``regression_detectors`` (a model's ``signals.error``
+    overrides them like any signal). Performance windows hold ``window`` labelled predictions;
+    at each close a metric alerts when it is worse than its ``limits`` entry (a floor for
+    accuracy-like metrics, a ceiling for log loss and errors) or, for the metrics in ``watch``,
+    worse than the version's first full window by more than the fraction ``max_drop``.
+    ``positive_label``: the class whose precision, recall and F1 are reported (by default
+    ``true`` or ``1`` when the classes are booleans or 0/1).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool | None = None
+    task: Literal["auto", "classification", "regression"] | None = None
+    positive_label: str | None = None
+    classification_detectors: list[DetectorSpec] | None = None
+    regression_detectors: list[DetectorSpec] | None = None
+    window: int | None = Field(None, ge=1)
+    limits: dict[str, float] | None = None
+    max_drop: float | None = Field(None, ge=0)
+    watch: list[str] | None = None
+
+
+class ResolvedLabelsConfig(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool = True
+    task: str = "auto"
+    positive_label: str | None = None
+    classification_detectors: tuple[DetectorSpec, ...] = CLASSIFICATION_DETECTORS
+    regression_detectors: tuple[DetectorSpec, ...] = REGRESSION_DETECTORS
+    window: int = 1000
+    limits: dict[str, float] = Field(default_factory=dict)
+    max_drop: float | None = 0.1
+    watch: tuple[str, ...] = WATCHED_METRICS
+
+
+class JoinConfig(BaseModel):
+    """The label join (the ``join:`` section; see :mod:`driftwire.stream.join`): how long, in
+    seconds of event time, a prediction waits for its label (and a label for its prediction),
+    and how many of each wait per input partition at most."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    ttl: float = Field(86_400.0, gt=0)
+    max_pending: int = Field(200_000, ge=1)
+
+
+class RetrainConfig(BaseModel):
+    """When a retraining request is published (the ``retrain:`` section): at most one per model
+    every ``interval`` seconds of event time, once a concept-drift or performance alert, or
+    ``data_drift_alerts`` critical window alerts of data or prediction drift, came since the
+    last request, and at least ``min_labels`` labelled predictions of the model arrived since."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    interval: float = Field(3600.0, ge=0)
+    min_labels: int = Field(1000, ge=0)
+    data_drift_alerts: int = Field(3, ge=1)
+
+
 class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     defaults: SignalConfig = Field(default_factory=SignalConfig)
     signals: dict[str, SignalConfig] = Field(default_factory=dict)
     windows: WindowConfig = Field(default_factory=WindowConfig)
+    labels: LabelsConfig = Field(default_factory=LabelsConfig)
 
 
 class DetectionConfig(BaseModel):
@@ -263,6 +355,9 @@ class DetectionConfig(BaseModel):
     defaults: SignalConfig = Field(default_factory=SignalConfig)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     windows: WindowConfig = Field(default_factory=WindowConfig)
+    labels: LabelsConfig = Field(default_factory=LabelsConfig)
+    join: JoinConfig = Field(default_factory=JoinConfig)
+    retrain: RetrainConfig = Field(default_factory=RetrainConfig)
     #: reference profile files (``driftwire profile``), read at start-up
     references: list[Path] = Field(default_factory=list)
     #: when non-empty, events of other models are dead-lettered as unknown_model.
@@ -287,6 +382,29 @@ class DetectionConfig(BaseModel):
         merged["drift"] = DriftRules.model_validate(drift)
         return ResolvedSignalConfig(**merged)
 
+    def resolve_labels(self, model: str) -> ResolvedLabelsConfig:
+        """What a model's labelled predictions feed: its own ``labels:``, then the global one."""
+        merged = ResolvedLabelsConfig().model_dump()
+        model_cfg = self.models.get(model)
+        for layer in [self.labels, *([model_cfg.labels] if model_cfg else [])]:
+            merged.update(layer.model_dump(exclude_none=True))
+        return ResolvedLabelsConfig.model_validate(merged)
+
+    def resolve_error(self, model: str, task: str) -> ResolvedSignalConfig:
+        """The config of a model's error signal for ``task``: the labels section's detectors, raw
+        bits for a classification, then the model's ``signals.error``; cooldown as any signal's."""
+        labels = self.resolve_labels(model)
+        classification = task == "classification"
+        merged = self.resolve(model, "error").model_dump()
+        merged.update(detectors=labels.classification_detectors if classification else labels.regression_detectors,
+                      standardize=not classification, warmup=2 if classification else merged["warmup"])
+        model_cfg = self.models.get(model)
+        own = model_cfg.signals.get("error") if model_cfg else None
+        if own is not None:
+            merged.update(own.model_dump(exclude_none=True, exclude={"drift"}))
+        merged["detectors"] = tuple(DetectorSpec.model_validate(d) for d in merged["detectors"])
+        return ResolvedSignalConfig(**merged)
+
     def resolve_windows(self, model: str) -> ResolvedWindowConfig:
         """The window config of a model: its own, then the global ``windows:``, then the defaults.
         A ``duration`` given at a layer replaces a ``size`` from the layers below, and the reverse."""
@@ -306,7 +424,11 @@ class DetectionConfig(BaseModel):
         layers = [GLOBAL_DEFAULTS, self.defaults]
         for model_cfg in self.models.values():
             layers += [model_cfg.defaults, *model_cfg.signals.values()]
-        return [spec for layer in layers for spec in layer.detectors or ()]
+        specs = [spec for layer in layers for spec in layer.detectors or ()]
+        for model in [None, *self.models]:
+            labels = self.resolve_labels(model)
+            specs += [*labels.classification_detectors, *labels.regression_detectors]
+        return specs
 
     def check_windows(self) -> None:
         """Build every window spec once, so an impossible one fails at start-up."""

@@ -29,6 +29,7 @@ def names():
         "dlq_topic": f"dlq-{tag}",
         "state_topic": f"state-{tag}",
         "references_topic": f"references-{tag}",
+        "retrain_topic": f"retrain-{tag}",
     }
 
 

@@ -82,7 +82,7 @@ def test_panel_ids_are_unique_and_every_panel_queries_the_datasource_variable():
 
 def test_rows_group_the_panels_in_order():
     rows = [p["title"] for p in load()["panels"] if p["type"] == "row"]
-    assert rows == ["Throughput", "Drift", "Distribution", "Health"]
+    assert rows == ["Throughput", "Drift", "Distribution", "Model performance", "Health"]
 
 
 def test_metric_names_are_extracted_from_promql():
@@ -115,6 +115,10 @@ def test_every_metric_the_dashboard_queries_is_exported_by_a_running_service(set
     events = simulated(12_000, drifts=[simulate.Drift("pricing", "f5", start=6_000, shift=2.0),
                                        simulate.Drift("pricing", "f0", start=6_000, shift=2.0)])
     produce_events(settings.bootstrap_servers, settings.predictions_topic, events)
+    # labels for every prediction, so the join and performance metrics are exported
+    labels = [{"event_id": e["event_id"], "model": e["model"], "timestamp": e["timestamp"] + 1.0,
+               "label": e["prediction"] + 0.5} for e in events]
+    produce_events(settings.bootstrap_servers, settings.labels_topic, labels)
     producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
     for value in [b"not json", b"[1, 2, 3]", orjson.dumps({"event_id": "x", "model": "pricing"})]:
         producer.produce(settings.predictions_topic, value=value)
@@ -122,7 +126,9 @@ def test_every_metric_the_dashboard_queries_is_exported_by_a_running_service(set
 
     with running(DriftService(service_settings, config)) as service:
         port = service.metrics_port
-        wait_until(caught_up(service, len(events)), 60, what="all events consumed")
+        wait_until(caught_up(service, 2 * len(events)), 60, what="all events and labels consumed")
+        wait_until(lambda: {"driftwire_model_performance", "driftwire_join_pending"} <= set(metric_samples(port)),
+                   10, what="the performance and join metrics")
         wait_until(lambda: total(metric_samples(port), "driftwire_invalid_events_total") == 3, 30,
                    what="the invalid events")
         wait_until(lambda: total(metric_samples(port), "driftwire_publish_errors_total") >= 1, 30,

@@ -22,6 +22,7 @@ from driftwire.schemas import (
     AlertSource,
     AlertWindow,
     DriftAlert,
+    RetrainRequest,
     FeatureEvent,
     LabelEvent,
     PredictionEvent,
@@ -91,6 +92,7 @@ def test_event_models_names():
         "label_event": LabelEvent,
         "drift_alert": DriftAlert,
         "reference_profile": ReferenceProfile,
+        "retrain_request": RetrainRequest,
     }
 
 
@@ -405,3 +407,20 @@ def test_invalid_alerts_are_refused_naming_the_field(overrides, field):
 def test_alert_ignores_unknown_fields():
     doc = {**json.loads(make_alert().model_dump_json()), "added_later": True}
     assert "added_later" not in DriftAlert.model_validate(doc).model_dump()
+
+
+def test_a_retrain_request_round_trips_and_matches_its_schema():
+    alert = make_alert()
+    request = RetrainRequest(
+        request_id="r1", model=alert.model, model_versions=[alert.model_version],
+        requested_at=alert.detected_at, event_time=alert.event_time,
+        reasons=[{"alert_id": alert.alert_id, "model_version": alert.model_version, "kind": "concept_drift",
+                  "signal": "error", "detector": "ddm", "severity": "critical", "event_time": alert.event_time}],
+        labelled_events=1500, labels=[{"topic": "labels", "partition": 2, "start_offset": 10, "end_offset": 1510}])
+    text = request.model_dump_json()
+    assert RetrainRequest.model_validate_json(text) == request
+    doc = json.loads(text)
+    schema_validator(RetrainRequest).validate(doc)
+    assert set(doc) == set(SCHEMA_OF[RetrainRequest]["required"])
+    with pytest.raises(ValidationError):
+        RetrainRequest.model_validate({**doc, "reasons": []})  # a request always has a cause

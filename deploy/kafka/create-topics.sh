@@ -12,6 +12,7 @@ create --topic predictions --partitions "$partitions" --replication-factor 1
 create --topic features --partitions "$partitions" --replication-factor 1
 create --topic labels --partitions "$partitions" --replication-factor 1
 create --topic drift-alerts --partitions 3 --replication-factor 1
+create --topic retrain-requests --partitions 3 --replication-factor 1
 create --topic drift-dlq --partitions 3 --replication-factor 1
 create --topic driftwire-state --partitions "$partitions" --replication-factor 1 \
   --config cleanup.policy=compact --config max.message.bytes=67108864

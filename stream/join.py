@@ -1,0 +1,218 @@
+"""Join delayed labels to their predictions, one input partition at a time.
+
+A label (``LabelEvent``) is matched to the predictions with the same ``(model, event_id)``,
+whichever arrives first. Several versions of a model may predict the same event (a shadow or
+canary release): a label joins every version's prediction of its event, which is what lets
+driftwire compare versions on the same outcomes.
+
+Co-partitioning rule: the join runs inside one partition number, so a label must land in the
+partition of the labels topic with the number of its prediction's partition in the predictions
+topic. Producers key both topics by ``event_id`` with the default partitioner, and both topics
+have the same number of partitions; driftwire's consumers use the range assignor (librdkafka's
+default), which gives partition ``p`` of both topics to one replica. The service warns at
+start-up when the partition counts differ.
+
+What waits is bounded, and what leaves without a match is counted:
+
+- a prediction waits for its label until the labels have moved ``ttl`` seconds of event time
+  past it (the latest label time seen is more than ``ttl`` after the prediction's arrival), and
+  a label waits until the predictions have moved ``ttl`` past it; then it counts as
+  ``prediction_expired`` or ``label_expired`` (a label for an event never predicted is one of
+  those). Each side's clock is the other's latest event time, so a topic read ahead of the
+  other (a backlog of predictions, labels caught up first) expires nothing too early, and a
+  replay expires the same entries. While no label comes at all, predictions only leave by the
+  cap;
+- each side holds at most ``max_pending`` events; beyond, the oldest is evicted and counted as
+  ``prediction_evicted`` or ``label_evicted``;
+- a joined event is remembered (within the same bounds) so that a redelivered prediction or
+  label counts as a duplicate rather than a new event, and the prediction of a version that
+  arrives after the label still joins it. A duplicate is counted and dropped.
+
+>>> store = JoinStore(ttl=60.0, max_pending=1000)
+>>> store.add_label("fraud", "e1", True, time=105.0, offset=7, message=0)
+>>> store.add_prediction("fraud", "e1", "v2", True, 0.9, time=100.0, message=1)
+>>> [(p.version, p.prediction, p.label, p.label_offset) for p in store.take_pairs()]
+[('v2', True, True, 7)]
+>>> store.add_label("fraud", "e1", True, time=106.0, offset=8, message=2)  # redelivered
+>>> store.take_counts()
+{'joined': 1, 'duplicate_label': 1}
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+
+#: what can become of an event in the join, the label of ``driftwire_join_events_total``
+OUTCOMES = (
+    "joined", "duplicate_prediction", "duplicate_label", "prediction_expired", "label_expired",
+    "prediction_evicted", "label_evicted",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """A prediction of one model version with its label."""
+
+    model: str
+    version: str
+    event_id: str
+    prediction: object
+    score: float | None
+    label: object
+    #: event time of the prediction
+    time: float
+    #: position in the batch of the record that completed the pair (the later of the two)
+    message: int
+    #: offset of the label's record in its partition of the labels topic
+    label_offset: int
+
+
+class JoinStore:
+    """Predictions waiting for labels and labels waiting for predictions, of one partition."""
+
+    def __init__(self, ttl: float, max_pending: int):
+        if not ttl > 0:
+            raise ValueError(f"ttl must be positive, got {ttl}")
+        if max_pending < 1:
+            raise ValueError(f"max_pending must be at least 1, got {max_pending}")
+        self.ttl = float(ttl)
+        self.max_pending = int(max_pending)
+        #: latest event time of a prediction and of a label seen: the clocks of the TTL
+        self.prediction_clock = -math.inf
+        self.label_clock = -math.inf
+        # Each side is in the order of its own clock at arrival, which only rises: the oldest
+        # entry is first.
+        #: (model, event_id) -> [prediction clock at arrival, {version: (prediction, score, time)}]
+        self._predictions: OrderedDict[tuple[str, str], list] = OrderedDict()
+        #: (model, event_id) -> (label clock at arrival, label, offset)
+        self._labels: OrderedDict[tuple[str, str], tuple] = OrderedDict()
+        #: (model, event_id) -> [the lower clock at the join, label, offset, versions joined]
+        self._joined: OrderedDict[tuple[str, str], list] = OrderedDict()
+        self._pairs: list[Pair] = []
+        self._counts: dict[str, int] = {}
+
+    @property
+    def pending_predictions(self) -> int:
+        """Events with at least one prediction waiting for its label."""
+        return len(self._predictions)
+
+    @property
+    def pending_labels(self) -> int:
+        return len(self._labels)
+
+    # -- input ---------------------------------------------------------------------------
+    def add_prediction(self, model: str, event_id: str, version: str, prediction, score, time: float,
+                       message: int) -> None:
+        if time > self.prediction_clock:  # also refuses NaN
+            self.prediction_clock = time
+            self._expire(self._labels, time - self.ttl, "label_expired")
+            self._forget()
+        key = (model, event_id)
+        joined = self._joined.get(key)
+        if joined is not None:
+            if version in joined[3]:
+                self._count("duplicate_prediction")
+            else:
+                joined[3].append(version)
+                self._pair(key, version, (prediction, score, time), joined[1], joined[2], message)
+            return
+        label = self._labels.pop(key, None)
+        if label is not None:
+            self._pair(key, version, (prediction, score, time), label[1], label[2], message)
+            self._remember(key, label[1], label[2], [version])
+            return
+        entry = self._predictions.get(key)
+        if entry is None:
+            self._predictions[key] = [self.prediction_clock, {version: (prediction, score, time)}]
+            self._bound(self._predictions, "prediction_evicted")
+        elif version in entry[1]:
+            self._count("duplicate_prediction")
+        else:
+            entry[1][version] = (prediction, score, time)
+
+    def add_label(self, model: str, event_id: str, label, time: float, offset: int, message: int) -> None:
+        if time > self.label_clock:
+            self.label_clock = time
+            self._expire(self._predictions, time - self.ttl, "prediction_expired")
+            self._forget()
+        key = (model, event_id)
+        if key in self._joined or key in self._labels:
+            self._count("duplicate_label")
+            return
+        entry = self._predictions.pop(key, None)
+        if entry is None:
+            self._labels[key] = (self.label_clock, label, offset)
+            self._bound(self._labels, "label_evicted")
+            return
+        for version, prediction in entry[1].items():
+            self._pair(key, version, prediction, label, offset, message)
+        self._remember(key, label, offset, list(entry[1]))
+
+    # -- output --------------------------------------------------------------------------
+    def take_pairs(self) -> list[Pair]:
+        """The pairs joined since the last call, in the order they were completed."""
+        pairs, self._pairs = self._pairs, []
+        return pairs
+
+    def take_counts(self) -> dict[str, int]:
+        """Events per outcome (see :data:`OUTCOMES`) since the last call; a joined event with
+        several versions counts once per version."""
+        counts, self._counts = self._counts, {}
+        return counts
+
+    # -- bookkeeping ---------------------------------------------------------------------
+    def _pair(self, key, version, prediction, label, offset, message) -> None:
+        value, score, time = prediction
+        self._pairs.append(Pair(key[0], version, key[1], value, score, label, time, message, offset))
+        self._count("joined")
+
+    def _remember(self, key, label, offset, versions: list) -> None:
+        self._joined[key] = [min(self.prediction_clock, self.label_clock), label, offset, versions]
+        if len(self._joined) > self.max_pending:
+            self._joined.popitem(last=False)  # only dedup memory: nothing waits on it
+
+    def _count(self, outcome: str, n: int = 1) -> None:
+        self._counts[outcome] = self._counts.get(outcome, 0) + n
+
+    def _bound(self, side: OrderedDict, outcome: str) -> None:
+        if len(side) > self.max_pending:
+            _, entry = side.popitem(last=False)
+            self._count(outcome, len(entry[1]) if outcome == "prediction_evicted" else 1)
+
+    def _forget(self) -> None:
+        self._expire(self._joined, min(self.prediction_clock, self.label_clock) - self.ttl, None)
+
+    def _expire(self, side: OrderedDict, horizon: float, outcome: str | None) -> None:
+        while side:
+            key = next(iter(side))
+            entry = side[key]
+            if entry[0] >= horizon:
+                return
+            del side[key]
+            if outcome is not None:
+                self._count(outcome, len(entry[1]) if outcome == "prediction_expired" else 1)
+
+    # -- checkpoint ----------------------------------------------------------------------
+    def get_state(self) -> dict:
+        return {
+            "clocks": [_json_time(self.prediction_clock), _json_time(self.label_clock)],
+            "predictions": [[m, e, t, [[v, *p] for v, p in versions.items()]]
+                            for (m, e), (t, versions) in self._predictions.items()],
+            "labels": [[m, e, t, label, offset] for (m, e), (t, label, offset) in self._labels.items()],
+            "joined": [[m, e, t, label, offset, versions]
+                       for (m, e), (t, label, offset, versions) in self._joined.items()],
+        }
+
+    def set_state(self, state: dict) -> None:
+        self.prediction_clock, self.label_clock = (-math.inf if t is None else t for t in state["clocks"])
+        self._predictions = OrderedDict(((m, e), [t, {v: tuple(p) for v, *p in versions}])
+                                        for m, e, t, versions in state["predictions"])
+        self._labels = OrderedDict(((m, e), (t, label, offset)) for m, e, t, label, offset in state["labels"])
+        self._joined = OrderedDict(((m, e), [t, label, offset, list(versions)])
+                                   for m, e, t, label, offset, versions in state["joined"])
+
+
+def _json_time(t: float) -> float | None:
+    return t if math.isfinite(t) else None

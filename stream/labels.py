@@ -1,0 +1,113 @@
+"""Decode label events, and take the fields of predictions that the label join needs.
+
+Labels are few beside predictions and carry no features: each is decoded on its own (msgspec,
+then the reference check of :func:`driftwire.stream.decode.check_label` for anything msgspec
+refuses, which raises the precise error).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+import msgspec
+import numpy as np
+
+from . import decode as dec
+from .join import JoinStore
+from .router import MAX_EVENT_TIME
+
+_NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class _PlainLabel(msgspec.Struct):
+    event_id: _NonEmpty
+    model: _NonEmpty
+    label: float | str | bool
+    model_version: str = "unknown"
+    timestamp: float | str | None = None
+
+
+class _JoinFields(msgspec.Struct):
+    """What the join keeps of a prediction that the router has already checked."""
+
+    event_id: str
+    model: str
+    prediction: float | str | bool
+    model_version: str | None = "unknown"
+    score: float | None = None
+
+
+_LABEL = msgspec.json.Decoder(_PlainLabel)
+_JOIN = msgspec.json.Decoder(_JoinFields)
+
+
+def decode_label(value: bytes | None, max_bytes: int) -> dec.Label:
+    """Bytes of one label message to a checked :class:`~driftwire.stream.decode.Label`."""
+    if value is None or len(value) > max_bytes:
+        dec.check_size(value, max_bytes)
+    try:
+        doc = _LABEL.decode(value)
+        if type(doc.label) is float and not math.isfinite(doc.label):
+            raise msgspec.DecodeError("non-finite label")
+        timestamp = dec.parse_timestamp(doc.timestamp) if type(doc.timestamp) is str else doc.timestamp
+        return dec.Label(doc.event_id, doc.model, doc.model_version, timestamp, doc.label)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return dec.check_label(dec.parse_json(value))
+
+
+class LabelRouter:
+    """Decodes one partition of the labels topic into its join store."""
+
+    kind = dec.LABEL
+
+    def __init__(self, max_bytes: int, allowed_models=frozenset()):
+        self.max_bytes = max_bytes
+        self.allowed_models = allowed_models
+        #: labels taken in this batch per model, for the event counters
+        self.counts: dict[str, int] = {}
+        #: offset after the last record taken (-1: none yet), and that of the last checkpoint
+        self.next_offset = -1
+        self.checkpointed_offset = -1
+        self.dirty = False
+
+    def add_batch(self, values: list, indices: np.ndarray, offsets: np.ndarray, times: np.ndarray,
+                  store: JoinStore | None) -> list[tuple[int, dec.InvalidEvent]]:
+        """Join ``values[k]`` (the label at ``offsets[k]``, message ``indices[k]`` of the batch
+        whose record time is ``times[indices[k]]``) into ``store``; return ``(k, error)`` of
+        the invalid ones. With no store (the partition's predictions are consumed elsewhere)
+        valid labels are only counted."""
+        errors = []
+        for k, value in enumerate(values):
+            try:
+                label = decode_label(value, self.max_bytes)
+                if self.allowed_models and label.model not in self.allowed_models:
+                    raise dec.InvalidEvent(dec.UNKNOWN_MODEL, f"model {label.model!r} is not in allowed_models")
+            except dec.InvalidEvent as exc:
+                errors.append((k, exc))
+                continue
+            index = int(indices[k])
+            t = label.timestamp
+            time = t if t is not None and abs(t) < MAX_EVENT_TIME else float(times[index])
+            self.counts[label.model] = self.counts.get(label.model, 0) + 1
+            if store is not None:
+                store.add_label(label.model, label.event_id, label.label, time, int(offsets[k]), index)
+        return errors
+
+
+def join_predictions(store: JoinStore, values: list, indices: np.ndarray, invalid: set[int],
+                     times: np.ndarray) -> None:
+    """Put the valid predictions among ``values`` (message ``indices[k]``, event time
+    ``times[indices[k]]``) into ``store``; ``invalid``: the k the router refused."""
+    for k, value in enumerate(values):
+        if k in invalid:
+            continue
+        try:
+            p = _JOIN.decode(value)
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            # valid for the router, but in a form msgspec refuses (an integer beyond float64)
+            doc = dec.check_header(dec.parse_json(value), dec.PREDICTION)
+            p = _JoinFields(doc.event_id, doc.model, doc.prediction, doc.model_version, doc.score)
+        index = int(indices[k])
+        store.add_prediction(p.model, p.event_id, p.model_version or "unknown", p.prediction, p.score,
+                             float(times[index]), index)

@@ -1,0 +1,137 @@
+"""Labels joined to predictions on the embedded broker: concept drift on the error, performance
+windows and retraining requests, at the default settings."""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+import pytest
+from confluent_kafka import Producer
+
+from busutil import fast_config, metric_samples, read_topic, running, total, wait_until
+from driftwire.schemas import DriftAlert, RetrainRequest
+from driftwire.stream.service import DriftService, ensure_topics
+
+pytestmark = pytest.mark.broker
+
+START = 1.7e9
+RATE = 100.0  # events per second of event time
+
+
+def classifier_stream(n: int, error_rates: list[tuple[int, float]], seed: int, max_delay: float = 30.0):
+    """Predictions of a binary classifier and their labels, delayed by 0-``max_delay`` s of event
+    time; ``error_rates``: (first event, error rate from there). Returns (time, topic, key, value)
+    records in event-time order."""
+    rng = np.random.default_rng(seed)
+    rate = np.zeros(n)
+    for first, r in error_rates:
+        rate[first:] = r
+    predicted = rng.random(n) < 0.3
+    wrong = rng.random(n) < rate
+    score = rng.uniform(0.55, 0.99, n)
+    delay = rng.uniform(0.0, max_delay, n).tolist()
+    records = []
+    for i in range(n):
+        t = START + i / RATE
+        key = f"e{i}".encode()
+        records.append((t, "predictions", key, orjson.dumps({
+            "event_id": f"e{i}", "model": "churn", "model_version": "v1", "timestamp": t,
+            "prediction": bool(predicted[i]), "score": float(score[i])})))
+        records.append((t + delay[i], "labels", key, orjson.dumps({
+            "event_id": f"e{i}", "model": "churn", "timestamp": t + delay[i],
+            "label": bool(predicted[i] != wrong[i])})))
+    records.sort(key=lambda r: r[0])
+    return records
+
+
+def produce(settings, records) -> None:
+    topics = {"predictions": settings.predictions_topic, "labels": settings.labels_topic}
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 20})
+    for _, topic, key, value in records:
+        while True:
+            try:
+                producer.produce(topics[topic], value, key)
+                break
+            except BufferError:
+                producer.poll(0.1)
+    assert producer.flush(60) == 0
+
+
+def run_stream(settings, records, timeout: float = 300.0):
+    config = fast_config()
+    ensure_topics(settings, config)
+    produce(settings, records)
+    with running(DriftService(settings, config)) as service:
+        port = service.metrics_port
+        wait_until(lambda: total(metric_samples(port), "driftwire_events_total") >= len(records), timeout,
+                   interval=0.5, what="every prediction and label consumed")
+        samples = metric_samples(port)
+    alerts = [DriftAlert.model_validate_json(r.value()) for r in read_topic(
+        settings.bootstrap_servers, settings.alerts_topic, timeout=5)]
+    requests = [RetrainRequest.model_validate_json(r.value()) for r in read_topic(
+        settings.bootstrap_servers, settings.retrain_topic, timeout=5)]
+    return alerts, requests, samples
+
+
+def test_a_rising_error_rate_raises_concept_drift_and_a_retrain_request(settings):
+    n, change = 40_000, 20_000
+    alerts, requests, samples = run_stream(settings, classifier_stream(n, [(0, 0.10), (change, 0.25)], seed=3))
+    assert total(samples, "driftwire_join_events_total", outcome="joined") == n
+    assert total(samples, "driftwire_join_events_total") == n  # nothing expired, evicted or duplicated
+    concept = [a for a in alerts if a.kind == "concept_drift" and a.severity == "critical"]
+    assert concept, f"no concept drift alert among {[(a.kind, a.signal, a.detector) for a in alerts]}"
+    change_time = START + change / RATE
+    assert all(a.signal == "error" and a.model == "churn" and a.model_version == "v1" for a in concept)
+    assert all(a.detector in ("ddm", "hddm_a") for a in concept)
+    assert min(a.event_time.timestamp() for a in concept) > change_time
+    # a performance window (1,000 labelled predictions) after the change has accuracy ~0.75
+    # against ~0.90 in the first: more than the default 10% drop
+    performance = [a for a in alerts if a.kind == "performance"]
+    assert any(a.signal == "accuracy" and a.detector == "max_drop" for a in performance)
+    accuracy = total(samples, "driftwire_model_performance", model="churn", metric="accuracy")
+    assert 0.70 < accuracy < 0.80  # the last closed window, at 25% errors
+    assert len(requests) >= 1
+    first = requests[0]
+    assert first.model == "churn" and first.model_versions == ["v1"]
+    assert first.labelled_events >= 1000
+    ids = {a.alert_id for a in alerts}
+    assert {r.alert_id for r in first.reasons} <= ids
+    assert any(r.kind in ("concept_drift", "performance") for r in first.reasons)
+    assert first.labels and all(r.topic == settings.labels_topic and r.end_offset > r.start_offset
+                                for r in first.labels)
+    # one request per model per hour of event time: the stream spans 400 s
+    assert len({r.labels[0].partition for r in requests}) == len(requests) or len(requests) == 1
+
+
+def test_a_constant_error_rate_raises_neither_over_200000_events(settings):
+    n = 200_000
+    alerts, requests, samples = run_stream(settings, classifier_stream(n, [(0, 0.10)], seed=4), timeout=600)
+    assert total(samples, "driftwire_join_events_total", outcome="joined") == n
+    assert [a for a in alerts if a.kind in ("concept_drift", "performance")] == []
+    assert requests == []
+    assert total(samples, "driftwire_performance_windows_total") >= n // 1000 - 3
+
+
+def test_predictions_waiting_for_labels_survive_a_restart(settings):
+    records = classifier_stream(6000, [(0, 0.10)], seed=5)
+    predictions = [r for r in records if r[1] == "predictions"]
+    labels = [r for r in records if r[1] == "labels"]
+    config = fast_config()
+    ensure_topics(settings, config)
+    produce(settings, predictions)
+    with running(DriftService(settings, config)) as service:
+        port = service.metrics_port
+        wait_until(lambda: total(metric_samples(port), "driftwire_events_total") >= len(predictions), 120,
+                   what="the predictions consumed")
+        wait_until(lambda: total(metric_samples(port), "driftwire_join_pending", side="predictions") == 6000, 30,
+                   what="the predictions waiting")
+    # stopped with every prediction waiting: its last checkpoint holds them; the labels come now
+    produce(settings, labels)
+    with running(DriftService(settings, config)) as service:
+        port = service.metrics_port
+        wait_until(lambda: total(metric_samples(port), "driftwire_join_events_total", outcome="joined") >= 6000,
+                   120, what="every label joined")
+        samples = metric_samples(port)
+    assert total(samples, "driftwire_join_events_total") == 6000  # no label expired or duplicated
+    assert total(samples, "driftwire_events_total", topic=settings.predictions_topic) == 0  # none read again
+    assert total(samples, "driftwire_performance_windows_total") >= 3
