@@ -22,11 +22,11 @@ from driftwire.schemas import (
     AlertSource,
     AlertWindow,
     DriftAlert,
-    RetrainRequest,
     FeatureEvent,
     LabelEvent,
     PredictionEvent,
     ReferenceProfile,
+    RetrainRequest,
     json_schemas,
     write_json_schemas,
 )
