@@ -84,12 +84,14 @@ class JoinStore:
         self.label_clock = -math.inf
         # Each side is in the order of its own clock at arrival, which only rises: the oldest
         # entry is first.
-        #: (model, event_id) -> [prediction clock at arrival, {version: (prediction, score, time)}]
-        self._predictions: OrderedDict[tuple[str, str], list] = OrderedDict()
+        # Entries are tuples of strings and numbers only: the garbage collector stops tracking
+        # such tuples, so hundreds of thousands of waiting entries cost its full collections nothing.
+        #: (model, event_id) -> (prediction clock at arrival, ((version, prediction, score, time), ...))
+        self._predictions: OrderedDict[tuple[str, str], tuple] = OrderedDict()
         #: (model, event_id) -> (label clock at arrival, label, offset)
         self._labels: OrderedDict[tuple[str, str], tuple] = OrderedDict()
-        #: (model, event_id) -> [the lower clock at the join, label, offset, versions joined]
-        self._joined: OrderedDict[tuple[str, str], list] = OrderedDict()
+        #: (model, event_id) -> (the lower clock at the join, label, offset, (versions joined, ...))
+        self._joined: OrderedDict[tuple[str, str], tuple] = OrderedDict()
         self._pairs: list[Pair] = []
         self._counts: dict[str, int] = {}
 
@@ -115,22 +117,22 @@ class JoinStore:
             if version in joined[3]:
                 self._count("duplicate_prediction")
             else:
-                joined[3].append(version)
-                self._pair(key, version, (prediction, score, time), joined[1], joined[2], message)
+                self._joined[key] = (*joined[:3], (*joined[3], version))
+                self._pair(key, (version, prediction, score, time), joined[1], joined[2], message)
             return
         label = self._labels.pop(key, None)
         if label is not None:
-            self._pair(key, version, (prediction, score, time), label[1], label[2], message)
-            self._remember(key, label[1], label[2], [version])
+            self._pair(key, (version, prediction, score, time), label[1], label[2], message)
+            self._remember(key, label[1], label[2], (version,))
             return
         entry = self._predictions.get(key)
         if entry is None:
-            self._predictions[key] = [self.prediction_clock, {version: (prediction, score, time)}]
+            self._predictions[key] = (self.prediction_clock, ((version, prediction, score, time),))
             self._bound(self._predictions, "prediction_evicted")
-        elif version in entry[1]:
+        elif any(v[0] == version for v in entry[1]):
             self._count("duplicate_prediction")
         else:
-            entry[1][version] = (prediction, score, time)
+            self._predictions[key] = (entry[0], (*entry[1], (version, prediction, score, time)))
 
     def add_label(self, model: str, event_id: str, label, time: float, offset: int, message: int) -> None:
         if time > self.label_clock:
@@ -146,9 +148,9 @@ class JoinStore:
             self._labels[key] = (self.label_clock, label, offset)
             self._bound(self._labels, "label_evicted")
             return
-        for version, prediction in entry[1].items():
-            self._pair(key, version, prediction, label, offset, message)
-        self._remember(key, label, offset, list(entry[1]))
+        for prediction in entry[1]:
+            self._pair(key, prediction, label, offset, message)
+        self._remember(key, label, offset, tuple(v[0] for v in entry[1]))
 
     # -- output --------------------------------------------------------------------------
     def take_pairs(self) -> list[Pair]:
@@ -163,13 +165,13 @@ class JoinStore:
         return counts
 
     # -- bookkeeping ---------------------------------------------------------------------
-    def _pair(self, key, version, prediction, label, offset, message) -> None:
-        value, score, time = prediction
+    def _pair(self, key, prediction, label, offset, message) -> None:
+        version, value, score, time = prediction
         self._pairs.append(Pair(key[0], version, key[1], value, score, label, time, message, offset))
         self._count("joined")
 
-    def _remember(self, key, label, offset, versions: list) -> None:
-        self._joined[key] = [min(self.prediction_clock, self.label_clock), label, offset, versions]
+    def _remember(self, key, label, offset, versions: tuple) -> None:
+        self._joined[key] = (min(self.prediction_clock, self.label_clock), label, offset, versions)
         if len(self._joined) > self.max_pending:
             self._joined.popitem(last=False)  # only dedup memory: nothing waits on it
 
@@ -198,7 +200,7 @@ class JoinStore:
     def get_state(self) -> dict:
         return {
             "clocks": [_json_time(self.prediction_clock), _json_time(self.label_clock)],
-            "predictions": [[m, e, t, [[v, *p] for v, p in versions.items()]]
+            "predictions": [[m, e, t, [list(p) for p in versions]]
                             for (m, e), (t, versions) in self._predictions.items()],
             "labels": [[m, e, t, label, offset] for (m, e), (t, label, offset) in self._labels.items()],
             "joined": [[m, e, t, label, offset, versions]
@@ -207,10 +209,10 @@ class JoinStore:
 
     def set_state(self, state: dict) -> None:
         self.prediction_clock, self.label_clock = (-math.inf if t is None else t for t in state["clocks"])
-        self._predictions = OrderedDict(((m, e), [t, {v: tuple(p) for v, *p in versions}])
+        self._predictions = OrderedDict(((m, e), (t, tuple(map(tuple, versions))))
                                         for m, e, t, versions in state["predictions"])
         self._labels = OrderedDict(((m, e), (t, label, offset)) for m, e, t, label, offset in state["labels"])
-        self._joined = OrderedDict(((m, e), [t, label, offset, list(versions)])
+        self._joined = OrderedDict(((m, e), (t, label, offset, tuple(versions)))
                                    for m, e, t, label, offset, versions in state["joined"])
 
 

@@ -142,8 +142,8 @@ def test_metrics_parse_and_counters_match_what_was_sent(settings):
     assert total(samples, "driftwire_invalid_events_total", reason="malformed_json") == 3
     assert total(samples, "driftwire_batch_seconds_count") >= 1
     lag = {(dict(k)["topic"], dict(k)["partition"]): v for k, v in samples["driftwire_consumer_lag"].items()}
-    assert {t for t, _ in lag} == {settings.predictions_topic, settings.features_topic}
-    assert len(lag) == 2 * settings.topic_partitions and not any(lag.values()), lag
+    assert {t for t, _ in lag} == {settings.predictions_topic, settings.features_topic, settings.labels_topic}
+    assert len(lag) == 3 * settings.topic_partitions and not any(lag.values()), lag
     stats = samples["driftwire_drift_statistic"]
     assert {dict(k)["signal"] for k in stats} >= {f"f{i}" for i in range(8)} | {"prediction", "score"}
     assert {dict(k)["detector"] for k in stats} == {"adwin", "page_hinkley"}
