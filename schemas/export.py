@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from .alerts import DriftAlert
+from .comparison import ModelComparison
 from .events import FeatureEvent, LabelEvent, PredictionEvent
 from .reference import ReferenceProfile
 from .retrain import RetrainRequest
@@ -20,6 +21,7 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
     "drift_alert": DriftAlert,
     "reference_profile": ReferenceProfile,
     "retrain_request": RetrainRequest,
+    "model_comparison": ModelComparison,
 }
 
 #: Where the committed schema files live: this package's folder.
@@ -30,7 +32,7 @@ SCHEMA_ID_PREFIX = "urn:driftwire:schema:"
 
 # Producers write input events, so their schemas say what validation accepts; driftwire writes
 # alerts, so the alert schema says what it publishes (every field present).
-_PUBLISHED = (DriftAlert, RetrainRequest)
+_PUBLISHED = (DriftAlert, RetrainRequest, ModelComparison)
 
 
 def schema_file_name(name: str) -> str:

@@ -28,6 +28,11 @@ What waits is bounded, and what leaves without a match is counted:
   label counts as a duplicate rather than a new event, and the prediction of a version that
   arrives after the label still joins it. A duplicate is counted and dropped.
 
+When two versions of a model predict the same event, the store also gives a :class:`Shared`
+record: once when the second prediction meets the first (what the versions' agreement counts),
+and once when the event's label is known for both (what their paired comparison counts); a
+second version arriving after the label gives one record that is both.
+
 >>> store = JoinStore(ttl=60.0, max_pending=1000)
 >>> store.add_label("fraud", "e1", True, time=105.0, offset=7, message=0)
 >>> store.add_prediction("fraud", "e1", "v2", True, 0.9, time=100.0, message=1)
@@ -36,6 +41,9 @@ What waits is bounded, and what leaves without a match is counted:
 >>> store.add_label("fraud", "e1", True, time=106.0, offset=8, message=2)  # redelivered
 >>> store.take_counts()
 {'joined': 1, 'duplicate_label': 1}
+>>> store.add_prediction("fraud", "e1", "v3", False, 0.4, time=101.0, message=3)  # a shadow version
+>>> [(s.first[0], s.first[1], s.second[0], s.second[1], s.met, s.label) for s in store.take_shared()]
+[('v2', True, 'v3', False, True, True)]
 """
 
 from __future__ import annotations
@@ -69,6 +77,30 @@ class Pair:
     label_offset: int
 
 
+#: the label of a :class:`Shared` record whose event has none yet
+NO_LABEL = None
+
+
+@dataclass(frozen=True, slots=True)
+class Shared:
+    """The predictions of two versions of a model for one event; ``first`` is the version whose
+    prediction arrived first. Each is ``(version, prediction, score, time)``."""
+
+    model: str
+    event_id: str
+    first: tuple
+    second: tuple
+    #: the two predictions just met (a record of their agreement); False: the label came to
+    #: predictions that had met before
+    met: bool
+    #: the event's label, or ``None`` (:data:`NO_LABEL`) while it has none
+    label: object
+    labelled: bool
+    #: position in the batch of the record that made this one
+    message: int
+    label_offset: int = -1
+
+
 class JoinStore:
     """Predictions waiting for labels and labels waiting for predictions, of one partition."""
 
@@ -90,9 +122,11 @@ class JoinStore:
         self._predictions: OrderedDict[tuple[str, str], tuple] = OrderedDict()
         #: (model, event_id) -> (label clock at arrival, label, offset)
         self._labels: OrderedDict[tuple[str, str], tuple] = OrderedDict()
-        #: (model, event_id) -> (the lower clock at the join, label, offset, (versions joined, ...))
+        #: (model, event_id) -> (the lower clock at the join, label, offset,
+        #: ((version, prediction, score, time), ...) of the versions joined)
         self._joined: OrderedDict[tuple[str, str], tuple] = OrderedDict()
         self._pairs: list[Pair] = []
+        self._shared: list[Shared] = []
         self._counts: dict[str, int] = {}
 
     @property
@@ -112,27 +146,33 @@ class JoinStore:
             self._expire(self._labels, time - self.ttl, "label_expired")
             self._forget()
         key = (model, event_id)
+        mine = (version, prediction, score, time)
         joined = self._joined.get(key)
         if joined is not None:
-            if version in joined[3]:
+            if any(v[0] == version for v in joined[3]):
                 self._count("duplicate_prediction")
             else:
-                self._joined[key] = (*joined[:3], (*joined[3], version))
-                self._pair(key, (version, prediction, score, time), joined[1], joined[2], message)
+                self._joined[key] = (*joined[:3], (*joined[3], mine))
+                self._pair(key, mine, joined[1], joined[2], message)
+                for other in joined[3]:
+                    self._shared.append(Shared(model, event_id, other, mine, True, joined[1], True, message,
+                                               joined[2]))
             return
         label = self._labels.pop(key, None)
         if label is not None:
-            self._pair(key, (version, prediction, score, time), label[1], label[2], message)
-            self._remember(key, label[1], label[2], (version,))
+            self._pair(key, mine, label[1], label[2], message)
+            self._remember(key, label[1], label[2], (mine,))
             return
         entry = self._predictions.get(key)
         if entry is None:
-            self._predictions[key] = (self.prediction_clock, ((version, prediction, score, time),))
+            self._predictions[key] = (self.prediction_clock, (mine,))
             self._bound(self._predictions, "prediction_evicted")
         elif any(v[0] == version for v in entry[1]):
             self._count("duplicate_prediction")
         else:
-            self._predictions[key] = (entry[0], (*entry[1], (version, prediction, score, time)))
+            self._predictions[key] = (entry[0], (*entry[1], mine))
+            for other in entry[1]:
+                self._shared.append(Shared(model, event_id, other, mine, True, NO_LABEL, False, message))
 
     def add_label(self, model: str, event_id: str, label, time: float, offset: int, message: int) -> None:
         if time > self.label_clock:
@@ -148,15 +188,24 @@ class JoinStore:
             self._labels[key] = (self.label_clock, label, offset)
             self._bound(self._labels, "label_evicted")
             return
-        for prediction in entry[1]:
+        versions = entry[1]
+        for prediction in versions:
             self._pair(key, prediction, label, offset, message)
-        self._remember(key, label, offset, tuple(v[0] for v in entry[1]))
+        for i, first in enumerate(versions):
+            for second in versions[i + 1:]:
+                self._shared.append(Shared(model, event_id, first, second, False, label, True, message, offset))
+        self._remember(key, label, offset, versions)
 
     # -- output --------------------------------------------------------------------------
     def take_pairs(self) -> list[Pair]:
         """The pairs joined since the last call, in the order they were completed."""
         pairs, self._pairs = self._pairs, []
         return pairs
+
+    def take_shared(self) -> list[Shared]:
+        """The :class:`Shared` records made since the last call, in order."""
+        shared, self._shared = self._shared, []
+        return shared
 
     def take_counts(self) -> dict[str, int]:
         """Events per outcome (see :data:`OUTCOMES`) since the last call; a joined event with
@@ -203,7 +252,7 @@ class JoinStore:
             "predictions": [[m, e, t, [list(p) for p in versions]]
                             for (m, e), (t, versions) in self._predictions.items()],
             "labels": [[m, e, t, label, offset] for (m, e), (t, label, offset) in self._labels.items()],
-            "joined": [[m, e, t, label, offset, versions]
+            "joined": [[m, e, t, label, offset, [list(p) for p in versions]]
                        for (m, e), (t, label, offset, versions) in self._joined.items()],
         }
 
@@ -212,8 +261,14 @@ class JoinStore:
         self._predictions = OrderedDict(((m, e), (t, tuple(map(tuple, versions))))
                                         for m, e, t, versions in state["predictions"])
         self._labels = OrderedDict(((m, e), (t, label, offset)) for m, e, t, label, offset in state["labels"])
-        self._joined = OrderedDict(((m, e), (t, label, offset, tuple(versions)))
+        self._joined = OrderedDict(((m, e), (t, label, offset, tuple(map(_prediction, versions))))
                                    for m, e, t, label, offset, versions in state["joined"])
+
+
+def _prediction(saved) -> tuple:
+    """A joined version as a checkpoint holds it; checkpoints before versions kept their
+    predictions hold only its name."""
+    return (saved, None, None, None) if isinstance(saved, str) else tuple(saved)
 
 
 def _json_time(t: float) -> float | None:

@@ -72,11 +72,12 @@ class LabelRouter:
         self.dirty = False
 
     def add_batch(self, values: list, indices: np.ndarray, offsets: np.ndarray, times: np.ndarray,
-                  store: JoinStore | None) -> list[tuple[int, dec.InvalidEvent]]:
+                  store: JoinStore | None, joins=None) -> list[tuple[int, dec.InvalidEvent]]:
         """Join ``values[k]`` (the label at ``offsets[k]``, message ``indices[k]`` of the batch
         whose record time is ``times[indices[k]]``) into ``store``; return ``(k, error)`` of
         the invalid ones. With no store (the partition's predictions are consumed elsewhere)
-        valid labels are only counted."""
+        valid labels are only counted, and so are those of models for which ``joins(model)``
+        is false (``labels.enabled: false``)."""
         errors = []
         for k, value in enumerate(values):
             try:
@@ -90,15 +91,16 @@ class LabelRouter:
             t = label.timestamp
             time = t if t is not None and abs(t) < MAX_EVENT_TIME else float(times[index])
             self.counts[label.model] = self.counts.get(label.model, 0) + 1
-            if store is not None:
+            if store is not None and (joins is None or joins(label.model)):
                 store.add_label(label.model, label.event_id, label.label, time, int(offsets[k]), index)
         return errors
 
 
 def join_predictions(store: JoinStore, values: list, indices: np.ndarray, invalid: set[int],
-                     times: np.ndarray) -> None:
+                     times: np.ndarray, joins) -> None:
     """Put the valid predictions among ``values`` (message ``indices[k]``, event time
-    ``times[indices[k]]``) into ``store``; ``invalid``: the k the router refused."""
+    ``times[indices[k]]``) of the models for which ``joins(model)`` is true into ``store``;
+    ``invalid``: the k the router refused."""
     for k, value in enumerate(values):
         if k in invalid:
             continue
@@ -108,6 +110,8 @@ def join_predictions(store: JoinStore, values: list, indices: np.ndarray, invali
             # valid for the router, but in a form msgspec refuses (an integer beyond float64)
             doc = dec.check_header(dec.parse_json(value), dec.PREDICTION)
             p = _JoinFields(doc.event_id, doc.model, doc.prediction, doc.model_version, doc.score)
+        if not joins(p.model):
+            continue
         index = int(indices[k])
         store.add_prediction(p.model, p.event_id, p.model_version or "unknown", p.prediction, p.score,
                              float(times[index]), index)

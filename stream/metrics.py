@@ -164,6 +164,23 @@ class Metrics:
         self.retrain_requests = Counter(
             "driftwire_retrain_requests", "Retraining requests published.", ["model"], registry=r
         )
+        versions = ["model", "champion", "challenger"]
+        self.version_agreement = Gauge(
+            "driftwire_version_agreement",
+            "Share of the events both a challenger version and its champion predicted on which they agreed.",
+            versions, registry=r,
+        )
+        self.version_advantage = Gauge(
+            "driftwire_version_advantage",
+            "The challenger's advantage over its champion on labelled events: accuracy difference, or the "
+            "champion's mean absolute error minus the challenger's; positive favours the challenger.",
+            versions, registry=r,
+        )
+        self.version_recommendation = Gauge(
+            "driftwire_version_recommendation",
+            "The latest recommendation for a challenger version: 1 promote, 0 keep testing, -1 roll back.",
+            versions, registry=r,
+        )
 
     def model_label(self, model: str) -> str:
         """``model``, or ``__other__`` once ``max_models`` distinct models have been labelled."""

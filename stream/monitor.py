@@ -16,6 +16,7 @@ from driftwire.detectors import make_bank, window
 from driftwire.detectors.standardize import WarmupStandardizer
 from driftwire.detectors.window import CATEGORICAL, WindowBank, WindowClose
 
+from .compare import ComparisonTracker
 from .join import JoinStore
 from .outcomes import OutcomeTracker
 from .settings import DetectionConfig, DetectorSpec, ResolvedSignalConfig, ResolvedWindowConfig
@@ -160,6 +161,7 @@ class PartitionMonitor:
         #: the label join of this partition and what its pairs feed (predictions partitions only)
         self.join: JoinStore | None = None
         self.outcomes: OutcomeTracker | None = None
+        self.comparisons: ComparisonTracker | None = None
 
     # -- series --------------------------------------------------------------------------
     def series_id(self, model: str, version: str, signal: str) -> int:
@@ -195,6 +197,7 @@ class PartitionMonitor:
     def enable_join(self, ttl: float, max_pending: int) -> None:
         self.join = JoinStore(ttl, max_pending)
         self.outcomes = OutcomeTracker(self.config)
+        self.comparisons = ComparisonTracker(self.config, self.outcomes)
 
     def _add_series(self, series: Series) -> int:
         sid = len(self.series)
@@ -409,7 +412,8 @@ class PartitionMonitor:
                 detectors.append([sid, spec, bank.bank.get_state(int(bank.slot_of[sid]))])
         return {
             "join": None if self.join is None else {"store": self.join.get_state(),
-                                                    "outcomes": self.outcomes.get_state()},
+                                                    "outcomes": self.outcomes.get_state(),
+                                                    "comparisons": self.comparisons.get_state()},
             "series": [list(s.key) for s in self.series],
             "references": [self.refs.get_state(i) for i in range(len(self.series))],
             "detectors": detectors,
@@ -428,6 +432,8 @@ class PartitionMonitor:
         if state.get("join") and self.join is not None:
             self.join.set_state(state["join"]["store"])
             self.outcomes.set_state(state["join"]["outcomes"])
+            if "comparisons" in state["join"]:
+                self.comparisons.set_state(state["join"]["comparisons"])
         tasks = self.outcomes.tasks if self.outcomes is not None else {}
         for (model, version, signal), ref in zip(state["series"], state["references"]):
             if signal == _ERROR_KEY:

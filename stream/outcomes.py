@@ -48,14 +48,15 @@ def class_name(value) -> str | None:
     return None if value is None else str(value)
 
 
-def _is_number(value) -> bool:
+def is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def infer_task(pair: Pair) -> str:
-    """A regression when the prediction or the label is a number with a fraction, else a classification."""
-    for value in (pair.prediction, pair.label):
-        if _is_number(value) and not float(value).is_integer():
+def infer_task(*values) -> str:
+    """A regression when one of a model's values (its prediction, its label) is a number with a
+    fraction, else a classification."""
+    for value in values:
+        if is_number(value) and not float(value).is_integer():
             return REGRESSION
     return CLASSIFICATION
 
@@ -126,11 +127,16 @@ class OutcomeTracker:
             cfg = self._labels_config[model] = self.config.resolve_labels(model)
         return cfg
 
-    def task(self, pair: Pair) -> str:
-        task = self.tasks.get(pair.model)
+    def joins(self, model: str) -> bool:
+        """Whether the model's predictions and labels are joined (its ``labels.enabled``)."""
+        return self.labels_config(model).enabled
+
+    def task(self, model: str, *values) -> str:
+        """The task of a model, fixed by its config or else by the first values seen (see :func:`infer_task`)."""
+        task = self.tasks.get(model)
         if task is None:
-            configured = self.labels_config(pair.model).task
-            task = self.tasks[pair.model] = infer_task(pair) if configured == "auto" else configured
+            configured = self.labels_config(model).task
+            task = self.tasks[model] = infer_task(*values) if configured == "auto" else configured
         return task
 
     def errors(self, pairs: list[Pair]) -> np.ndarray:
@@ -138,9 +144,9 @@ class OutcomeTracker:
         cannot be scored (a regression with a string or boolean)."""
         out = np.empty(len(pairs))
         for i, pair in enumerate(pairs):
-            if self.task(pair) == CLASSIFICATION:
+            if self.task(pair.model, pair.prediction, pair.label) == CLASSIFICATION:
                 out[i] = float(class_name(pair.prediction) != class_name(pair.label))
-            elif _is_number(pair.prediction) and _is_number(pair.label):
+            elif is_number(pair.prediction) and is_number(pair.label):
                 out[i] = abs(float(pair.prediction) - float(pair.label))
             else:
                 out[i] = math.nan
@@ -156,7 +162,8 @@ class OutcomeTracker:
             size = self.labels_config(model).window
             vw = self._windows.get((model, version))
             if vw is None:
-                vw = self._windows[(model, version)] = _VersionWindow(self.task(mine[0]))
+                task = self.task(model, mine[0].prediction, mine[0].label)
+                vw = self._windows[(model, version)] = _VersionWindow(task)
             start = 0
             while start < len(mine):
                 take = min(len(mine) - start, size - vw.window.count)
@@ -231,7 +238,7 @@ class OutcomeTracker:
 
 
 def _number(value) -> float:
-    return float(value) if _is_number(value) else math.nan
+    return float(value) if is_number(value) else math.nan
 
 
 def performance_findings(metrics: dict, baseline: dict | None, cfg: ResolvedLabelsConfig

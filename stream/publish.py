@@ -14,7 +14,9 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from driftwire.schemas import AlertSource, AlertWindow, DriftAlert
+from driftwire.detectors.performance import ROLLBACK
+from driftwire.schemas import AlertSource, AlertWindow, DriftAlert, ModelComparison
+from driftwire.schemas.comparison import COMPARISON_DETECTOR
 
 log = logging.getLogger("driftwire")
 
@@ -190,4 +192,33 @@ def build_window_alert(*, model: str, version: str, signal: str, finding, close,
         window=AlertWindow(start=utc(close.start), end=utc(close.end), count=close.events),
         source=AlertSource(topic=topic, partition=partition, offset=close.last_offset),
         details=details,
+    )
+
+
+def build_comparison_alert(evaluation, msg) -> DriftAlert:
+    """The model_comparison alert of a challenger's evaluation that ``msg`` completed: its
+    statistic is the challenger's advantage, its threshold the bound the interval cleared."""
+    details = ModelComparison.model_validate(evaluation.details)
+    rollback = evaluation.recommendation == ROLLBACK
+    severity = "critical" if rollback else "warning"
+    # one record may complete the evaluations of several challengers: each has its own id
+    signal_key = f"prediction/{evaluation.challenger}"
+    window = None
+    if math.isfinite(evaluation.start) and math.isfinite(evaluation.end) and evaluation.events > 0:
+        window = AlertWindow(start=utc(evaluation.start), end=utc(evaluation.end), count=evaluation.events)
+    return DriftAlert(
+        alert_id=alert_id(msg.topic(), msg.partition(), msg.offset(), signal_key, COMPARISON_DETECTOR, severity),
+        model=evaluation.model,
+        model_version=evaluation.challenger,
+        signal="prediction",
+        kind="performance",
+        detector=COMPARISON_DETECTOR,
+        severity=severity,
+        statistic=details.advantage,
+        threshold=-details.tolerance if rollback else details.tolerance,
+        event_time=utc(evaluation.end if math.isfinite(evaluation.end) else time.time()),
+        detected_at=utc(time.time()),
+        window=window,
+        source=AlertSource(topic=msg.topic(), partition=msg.partition(), offset=msg.offset()),
+        details=details.model_dump(mode="json"),
     )

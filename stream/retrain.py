@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from driftwire.schemas import DriftAlert, OffsetRange, RetrainReason, RetrainRequest
+from driftwire.schemas.comparison import COMPARISON_DETECTOR
 
 from .publish import utc
 from .settings import RetrainConfig
@@ -58,6 +59,8 @@ class RetrainPlanner:
         return state
 
     def note_alert(self, alert: DriftAlert) -> None:
+        if alert.detector == COMPARISON_DETECTOR:
+            return  # a verdict on a release, which a deployment acts on, not a sign of decay
         model_alert = alert.kind in ("concept_drift", "performance") and (
             alert.kind == "performance" or alert.severity == "critical")
         drift_alert = alert.kind in _DRIFT_KINDS and alert.severity == "critical"

@@ -34,6 +34,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from driftwire.detectors import kernels, standardize
+from driftwire.detectors.performance import KEEP_TESTING, PROMOTE, ROLLBACK
 
 from . import decode as dec
 from . import rules, scan
@@ -41,7 +42,7 @@ from .compacted import read_to_end
 from .labels import LabelRouter, join_predictions
 from .metrics import HealthState, Metrics, MetricsServer
 from .monitor import PartitionMonitor, SeriesBudget
-from .publish import Cooldown, Publisher, build_alert, build_window_alert
+from .publish import Cooldown, Publisher, build_alert, build_comparison_alert, build_window_alert
 from .references import ReferenceReader, load_profile_files
 from .retrain import RetrainPlanner
 from .router import Router
@@ -355,7 +356,8 @@ class DriftService:
         self._dead_letters(run, errors)
         store = router.monitor.join
         if store is not None and router.kind == dec.PREDICTION:
-            join_predictions(store, values, indices, {k for k, _ in errors}, self._times)
+            join_predictions(store, values, indices, {k for k, _ in errors}, self._times,
+                             router.monitor.outcomes.joins)
 
     def _dead_letters(self, run, errors) -> None:
         for k, exc in errors:
@@ -380,7 +382,8 @@ class DriftService:
         router.next_offset = int(offsets.max()) + 1
         owner = self.monitors.get((self.settings.predictions_topic, key[1]))
         store = owner.join if owner is not None else None
-        errors = router.add_batch(list(map(Message.value, run)), indices, offsets[keep], self._times, store)
+        joins = owner.outcomes.joins if store is not None else None
+        errors = router.add_batch(list(map(Message.value, run)), indices, offsets[keep], self._times, store, joins)
         self._dead_letters(run, errors)
         if store is None:
             self.metrics.join_events.labels("no_predictions_partition").inc(len(run) - len(errors))
@@ -389,12 +392,18 @@ class DriftService:
 
     def _outcomes(self, key, monitor: PartitionMonitor, msgs) -> None:
         """Concept drift and performance windows on the pairs the partition's join completed."""
-        store, tracker = monitor.join, monitor.outcomes
+        store = monitor.join
         for outcome, n in store.take_counts().items():
             self.metrics.join_events.labels(outcome).inc(n)
-        pairs = store.take_pairs()
-        if not pairs:
-            return
+        pairs, shared = store.take_pairs(), store.take_shared()
+        if pairs:
+            self._labelled(key, monitor, pairs, msgs)
+        if pairs or shared:
+            for evaluation in monitor.comparisons.observe(shared, pairs):
+                self._compared(key, evaluation, msgs)
+
+    def _labelled(self, key, monitor: PartitionMonitor, pairs, msgs) -> None:
+        tracker = monitor.outcomes
         errors = tracker.errors(pairs)
         unscorable = int(np.isnan(errors).sum())
         if unscorable:
@@ -417,6 +426,25 @@ class DriftService:
             self.metrics.retrain_requests.labels(self.metrics.model_label(request.model)).inc()
             log.info("retrain request: model=%s versions=%s reasons=%d labelled=%d", request.model,
                      request.model_versions, len(request.reasons), request.labelled_events)
+
+    def _compared(self, key, evaluation, msgs) -> None:
+        """Gauges of a challenger's evaluation, and an alert when its recommendation turned."""
+        details = evaluation.details
+        labels = (self.metrics.model_label(evaluation.model), evaluation.champion, evaluation.challenger)
+        if details["agreement"] is not None:
+            self.metrics.version_agreement.labels(*labels).set(details["agreement"])
+        if details["advantage"] is not None:
+            self.metrics.version_advantage.labels(*labels).set(details["advantage"])
+        self.metrics.version_recommendation.labels(*labels).set(_RECOMMENDATION_GAUGE[evaluation.recommendation])
+        if not evaluation.changed or evaluation.recommendation == KEEP_TESTING:
+            return
+        msg = msgs[evaluation.message]
+        alert = build_comparison_alert(evaluation, msg)
+        self._publish_alert(alert)
+        self.metrics.drift_alerts.labels(labels[0], alert.signal, alert.detector, alert.kind).inc()
+        log.info("model comparison: model=%s champion=%s challenger=%s recommendation=%s basis=%s labelled=%d "
+                 "advantage=%s", evaluation.model, evaluation.champion, evaluation.challenger,
+                 evaluation.recommendation, details["basis"], details["labelled_events"], details["advantage"])
 
     def _performance_closed(self, source, close) -> None:
         model_label = self.metrics.model_label(close.model)
@@ -726,6 +754,7 @@ def _runs(msgs):
 
 
 _MS = itemgetter(1)
+_RECOMMENDATION_GAUGE = {PROMOTE: 1.0, KEEP_TESTING: 0.0, ROLLBACK: -1.0}
 
 
 def _event_id_and_time(msg) -> tuple[str, float]:

@@ -321,6 +321,47 @@ class RetrainConfig(BaseModel):
     data_drift_alerts: int = Field(3, ge=1)
 
 
+class ComparisonConfig(BaseModel):
+    """How versions of one model are compared (the ``comparison:`` section, global or per model;
+    see :mod:`driftwire.stream.compare`).
+
+    ``champion``: the version the others are compared with; unnamed, the version that appeared
+    first in the partition. Every ``every`` events of a challenger (predicted by the champion
+    too, in shadow; labelled, in a canary) the comparison is evaluated. It recommends
+    ``promote`` or ``rollback`` once ``min_labels`` labelled events back it and the
+    ``confidence`` interval of the challenger's advantage (accuracy, or mean absolute error for
+    a regression) lies wholly above ``tolerance`` or below ``-tolerance``. With
+    ``min_agreement`` set, a challenger that agrees with the champion less often than that
+    (the upper end of the agreement's interval is below it) is rolled back before labels
+    decide. ``agreement_tolerance``: two regression predictions agree when they differ by at
+    most this much (unset: no agreement for regressions).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool | None = None
+    champion: str | None = None
+    every: int | None = Field(None, ge=1)
+    min_labels: int | None = Field(None, ge=1)
+    confidence: float | None = Field(None, gt=0, lt=1)
+    tolerance: float | None = Field(None, ge=0)
+    min_agreement: float | None = Field(None, ge=0, le=1)
+    agreement_tolerance: float | None = Field(None, ge=0)
+
+
+class ResolvedComparisonConfig(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool = True
+    champion: str | None = None
+    every: int = 1000
+    min_labels: int = 500
+    confidence: float = 0.95
+    tolerance: float = 0.0
+    min_agreement: float | None = None
+    agreement_tolerance: float | None = None
+
+
 class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -328,6 +369,7 @@ class ModelConfig(BaseModel):
     signals: dict[str, SignalConfig] = Field(default_factory=dict)
     windows: WindowConfig = Field(default_factory=WindowConfig)
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
+    comparison: ComparisonConfig = Field(default_factory=ComparisonConfig)
 
 
 class DetectionConfig(BaseModel):
@@ -357,6 +399,7 @@ class DetectionConfig(BaseModel):
     windows: WindowConfig = Field(default_factory=WindowConfig)
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
     join: JoinConfig = Field(default_factory=JoinConfig)
+    comparison: ComparisonConfig = Field(default_factory=ComparisonConfig)
     retrain: RetrainConfig = Field(default_factory=RetrainConfig)
     #: reference profile files (``driftwire profile``), read at start-up
     references: list[Path] = Field(default_factory=list)
@@ -384,11 +427,19 @@ class DetectionConfig(BaseModel):
 
     def resolve_labels(self, model: str) -> ResolvedLabelsConfig:
         """What a model's labelled predictions feed: its own ``labels:``, then the global one."""
-        merged = ResolvedLabelsConfig().model_dump()
+        return self._section(model, "labels", ResolvedLabelsConfig)
+
+    def resolve_comparison(self, model: str) -> ResolvedComparisonConfig:
+        """How a model's versions are compared: its own ``comparison:``, then the global one."""
+        return self._section(model, "comparison", ResolvedComparisonConfig)
+
+    def _section(self, model: str, name: str, resolved: type[BaseModel]):
+        """A section set globally and per model: the model's fields over the global ones over the defaults."""
+        merged = resolved().model_dump()
         model_cfg = self.models.get(model)
-        for layer in [self.labels, *([model_cfg.labels] if model_cfg else [])]:
+        for layer in [getattr(self, name), *([getattr(model_cfg, name)] if model_cfg else [])]:
             merged.update(layer.model_dump(exclude_none=True))
-        return ResolvedLabelsConfig.model_validate(merged)
+        return resolved.model_validate(merged)
 
     def resolve_error(self, model: str, task: str) -> ResolvedSignalConfig:
         """The config of a model's error signal for ``task``: the labels section's detectors, raw

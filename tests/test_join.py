@@ -197,3 +197,27 @@ def test_memory_stays_within_the_cap_over_a_long_stream():
         if i % 3 == 0:
             store.add_label("m", f"p{i}", 1, time=float(i), offset=i, message=0)
     assert store.pending_predictions <= 1000 and store.pending_labels <= 1000 and len(store._joined) <= 1000
+
+
+def test_a_model_with_labels_disabled_stays_out_of_the_join():
+    import numpy as np
+
+    from driftwire.stream.labels import LabelRouter, join_predictions
+    from driftwire.stream.outcomes import OutcomeTracker
+    from driftwire.stream.settings import DetectionConfig
+
+    config = DetectionConfig.model_validate({"models": {"quiet": {"labels": {"enabled": False}}}})
+    joins = OutcomeTracker(config).joins
+    store = JoinStore(ttl=60.0, max_pending=100)
+    predictions = [orjson.dumps({"event_id": "e1", "model": m, "model_version": "v1", "prediction": 1})
+                   for m in ("quiet", "loud")]
+    times = np.array([100.0, 100.0, 101.0, 101.0])
+    join_predictions(store, predictions, np.arange(2), set(), times, joins)
+    assert store.pending_predictions == 1  # only "loud" waits
+    labels = [orjson.dumps({"event_id": "e1", "model": m, "label": 1}) for m in ("quiet", "loud")]
+    router = LabelRouter(max_bytes=1 << 20)
+    errors = router.add_batch(labels, np.arange(2, 4), np.arange(2), times, store, joins)
+    assert errors == []
+    assert router.counts == {"quiet": 1, "loud": 1}  # both consumed and counted
+    assert [(p.model, p.event_id) for p in store.take_pairs()] == [("loud", "e1")]
+    assert store.pending_labels == 0

@@ -9,7 +9,7 @@ import pytest
 from confluent_kafka import Producer
 
 from busutil import fast_config, metric_samples, read_topic, running, total, wait_until
-from driftwire.schemas import DriftAlert, RetrainRequest
+from driftwire.schemas import DriftAlert, ModelComparison, RetrainRequest
 from driftwire.stream.service import DriftService, ensure_topics
 
 pytestmark = pytest.mark.broker
@@ -18,9 +18,12 @@ START = 1.7e9
 RATE = 100.0  # events per second of event time
 
 
-def classifier_stream(n: int, error_rates: list[tuple[int, float]], seed: int, max_delay: float = 30.0):
+def classifier_stream(n: int, error_rates: list[tuple[int, float]], seed: int, max_delay: float = 30.0,
+                      challenger: tuple[float, float] | None = None):
     """Predictions of a binary classifier and their labels, delayed by 0-``max_delay`` s of event
-    time; ``error_rates``: (first event, error rate from there). Returns (time, topic, key, value)
+    time; ``error_rates``: (first event, error rate from there). ``challenger``: (flip, fix), a
+    shadow version v2 that predicts every event too, flipping a share ``flip`` of v1's
+    predictions and correcting a share ``fix`` of its errors. Returns (time, topic, key, value)
     records in event-time order."""
     rng = np.random.default_rng(seed)
     rate = np.zeros(n)
@@ -30,6 +33,8 @@ def classifier_stream(n: int, error_rates: list[tuple[int, float]], seed: int, m
     wrong = rng.random(n) < rate
     score = rng.uniform(0.55, 0.99, n)
     delay = rng.uniform(0.0, max_delay, n).tolist()
+    flip, fix = challenger or (0.0, 0.0)
+    shadow = (rng.random(n) < flip) | (wrong & (rng.random(n) < fix))
     records = []
     for i in range(n):
         t = START + i / RATE
@@ -37,6 +42,10 @@ def classifier_stream(n: int, error_rates: list[tuple[int, float]], seed: int, m
         records.append((t, "predictions", key, orjson.dumps({
             "event_id": f"e{i}", "model": "churn", "model_version": "v1", "timestamp": t,
             "prediction": bool(predicted[i]), "score": float(score[i])})))
+        if challenger is not None:
+            records.append((t + 0.001, "predictions", key, orjson.dumps({
+                "event_id": f"e{i}", "model": "churn", "model_version": "v2", "timestamp": t + 0.001,
+                "prediction": bool(predicted[i] != shadow[i]), "score": float(score[i])})))
         records.append((t + delay[i], "labels", key, orjson.dumps({
             "event_id": f"e{i}", "model": "churn", "timestamp": t + delay[i],
             "label": bool(predicted[i] != wrong[i])})))
@@ -135,3 +144,34 @@ def test_predictions_waiting_for_labels_survive_a_restart(settings):
     assert total(samples, "driftwire_join_events_total") == 6000  # no label expired or duplicated
     assert total(samples, "driftwire_events_total", topic=settings.predictions_topic) == 0  # none read again
     assert total(samples, "driftwire_performance_windows_total") >= 3
+
+
+def comparison_alerts(alerts) -> list[DriftAlert]:
+    return [a for a in alerts if a.detector == "model_comparison"]
+
+
+@pytest.mark.parametrize(("flip", "fix", "expected"), [(0.15, 0.0, "rollback"), (0.0, 0.5, "promote")],
+                         ids=["flips-15-percent", "better-on-labels"])
+def test_a_shadow_challenger_gets_a_comparison_alert(settings, flip, fix, expected):
+    n = 20_000
+    records = classifier_stream(n, [(0, 0.10)], seed=6, challenger=(flip, fix))
+    alerts, requests, samples = run_stream(settings, records)
+    assert total(samples, "driftwire_join_events_total", outcome="joined") == 2 * n
+    compared = comparison_alerts(alerts)
+    assert compared, f"no comparison alert among {[(a.kind, a.signal, a.detector) for a in alerts]}"
+    assert {a.details["recommendation"] for a in compared} == {expected}
+    for alert in compared:
+        details = ModelComparison.model_validate(alert.details)
+        assert (alert.kind, alert.model, alert.model_version) == ("performance", "churn", "v2")
+        assert alert.severity == ("critical" if expected == "rollback" else "warning")
+        assert (details.champion, details.challenger, details.basis) == ("v1", "v2", "paired")
+        assert details.labelled_events >= details.min_labels
+        assert (details.high < 0) if expected == "rollback" else (details.low > 0)
+        assert alert.statistic == details.advantage
+        if expected == "rollback":
+            assert details.agreement == pytest.approx(0.85, abs=0.03)
+    # the gauge holds the latest evaluation's verdict
+    assert total(samples, "driftwire_version_recommendation", challenger="v2") == (-1 if expected == "rollback" else 1)
+    advantage = total(samples, "driftwire_version_advantage", challenger="v2")
+    assert advantage < 0 if expected == "rollback" else advantage > 0
+    assert not [r for r in requests if any(reason.detector == "model_comparison" for reason in r.reasons)]

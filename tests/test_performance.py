@@ -1,7 +1,9 @@
 """Windowed performance metrics and version comparison, against independent references.
 
 Classification metrics are checked against a per-pair reference written here (scikit-learn's
-conventions, labels=None, zero_division=0); McNemar p-values and Wilson intervals against scipy.
+conventions, labels=None, zero_division=0); McNemar p-values and Wilson intervals against scipy;
+Newcombe's interval against one written here from scipy's Wilson intervals and against his published
+example; the mean comparisons against scipy's Welch and paired t-tests on large samples.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import math
 
 import numpy as np
 import pytest
-from scipy.stats import binomtest
+from scipy.stats import binomtest, chi2_contingency, norm, ttest_ind, ttest_rel
 
 from driftwire.detectors.performance import (
     HIGHER_IS_BETTER,
@@ -19,7 +21,10 @@ from driftwire.detectors.performance import (
     RegressionWindow,
     agreement,
     binary_p_true,
+    mean_difference,
     paired_difference,
+    paired_mean_difference,
+    proportion_difference,
     recommend,
 )
 
@@ -396,3 +401,239 @@ def test_recommend():
     assert recommend(paired_difference(0, 0, 0), math.nan, min_events=0, n=0) == "keep-testing"
     with pytest.raises(ValueError):
         recommend(better, 0.89, min_events=300, n=400, tolerance=-0.01)
+
+
+# -- independent proportions: Newcombe's method 10 and the pooled z-test -------------------
+
+
+def reference_newcombe(successes_a, n_a, successes_b, n_b, confidence):
+    """Newcombe (1998), method 10, for p_b - p_a, from scipy's Wilson intervals."""
+    a = binomtest(successes_a, n_a).proportion_ci(confidence_level=confidence, method="wilson")
+    b = binomtest(successes_b, n_b).proportion_ci(confidence_level=confidence, method="wilson")
+    p_a, p_b = successes_a / n_a, successes_b / n_b
+    d = p_b - p_a
+    low = d - math.sqrt((p_b - b.low) ** 2 + (a.high - p_a) ** 2)
+    high = d + math.sqrt((b.high - p_b) ** 2 + (p_a - a.low) ** 2)
+    return low, high
+
+
+def reference_pooled_pvalue(successes_a, n_a, successes_b, n_b):
+    pooled = (successes_a + successes_b) / (n_a + n_b)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
+    return 2 * norm.sf(abs(successes_b / n_b - successes_a / n_a) / se)
+
+
+PROPORTION_CASES = [(0, 1, 1, 1), (0, 7, 7, 7), (3, 7, 5, 9), (7, 7, 6, 7), (0, 20, 3, 15), (48, 80, 56, 70),
+                    (240, 300, 225, 300), (980, 1000, 990, 1200), (5000, 20000, 5400, 20000), (12, 400, 0, 35)]
+
+
+@pytest.mark.parametrize("confidence", [0.8, 0.95, 0.99])
+@pytest.mark.parametrize("case", PROPORTION_CASES)
+def test_proportion_difference_matches_newcombe_from_scipy_wilson(case, confidence):
+    got = proportion_difference(*case, confidence=confidence)
+    low, high = reference_newcombe(*case, confidence)
+    assert got["difference"] == pytest.approx(case[2] / case[3] - case[0] / case[1], rel=1e-15, abs=1e-15)
+    assert got["low"] == pytest.approx(low, rel=1e-11, abs=1e-13)
+    assert got["high"] == pytest.approx(high, rel=1e-11, abs=1e-13)
+    assert -1.0 <= got["low"] <= got["difference"] <= got["high"] <= 1.0
+    assert got["pvalue"] == pytest.approx(reference_pooled_pvalue(*case), rel=1e-9)
+
+
+@pytest.mark.parametrize("case", [c for c in PROPORTION_CASES if 0 < c[0] + c[2] < c[1] + c[3]])
+def test_proportion_pvalue_is_chi_square_without_correction(case):
+    sa, na, sb, nb = case
+    expected = chi2_contingency([[sa, na - sa], [sb, nb - sb]], correction=False).pvalue
+    assert proportion_difference(*case)["pvalue"] == pytest.approx(expected, rel=1e-9)
+
+
+# Newcombe (1998), "Interval estimation for the difference between independent proportions",
+# Table II, method 10 (theta = p1 - p2; here p1 is B's, p2 is A's).
+NEWCOMBE_TABLE_II = [
+    ((48, 80, 56, 70), 0.2000, 0.0524, 0.3339),
+    ((3, 10, 9, 10), 0.6000, 0.1705, 0.8090),
+    ((0, 29, 5, 56), 0.0893, -0.0381, 0.1926),
+]
+
+
+@pytest.mark.parametrize("case,difference,low,high", NEWCOMBE_TABLE_II)
+def test_proportion_difference_newcombe_table_ii(case, difference, low, high):
+    got = proportion_difference(*case)
+    assert got["difference"] == pytest.approx(difference, abs=5e-5)
+    assert got["low"] == pytest.approx(low, abs=5e-5)
+    assert got["high"] == pytest.approx(high, abs=5e-5)
+
+
+def test_proportion_difference_is_b_minus_a():
+    better_b = proportion_difference(240, 300, 270, 300)  # A 0.80, B 0.90
+    assert better_b["difference"] == pytest.approx(0.1)
+    assert better_b["low"] > 0 and better_b["pvalue"] < 0.01
+    worse_b = proportion_difference(270, 300, 240, 300)
+    assert worse_b["difference"] == pytest.approx(-0.1)
+    assert worse_b["low"] == pytest.approx(-better_b["high"]) and worse_b["high"] == pytest.approx(-better_b["low"])
+    assert worse_b["pvalue"] == pytest.approx(better_b["pvalue"])
+    # unequal sizes: the interval is not symmetric about the difference, and swapping mirrors it
+    d, swapped = proportion_difference(10, 40, 70, 100), proportion_difference(70, 100, 10, 40)
+    assert d["high"] - d["difference"] != pytest.approx(d["difference"] - d["low"], abs=1e-3)
+    assert swapped["low"] == pytest.approx(-d["high"]) and swapped["high"] == pytest.approx(-d["low"])
+
+
+def test_proportion_difference_edges_and_checks():
+    for case in [(0, 0, 3, 5), (3, 5, 0, 0), (0, 0, 0, 0)]:
+        got = proportion_difference(*case)
+        assert set(got) == {"difference", "low", "high", "pvalue"} and all(math.isnan(v) for v in got.values())
+    none = proportion_difference(0, 10, 0, 20)  # pooled proportion 0: no evidence either way
+    assert none["difference"] == 0.0 and none["pvalue"] == 1.0 and none["low"] < 0 < none["high"]
+    everything = proportion_difference(10, 10, 20, 20)  # pooled proportion 1
+    assert everything["difference"] == 0.0 and everything["pvalue"] == 1.0
+    extreme = proportion_difference(0, 50, 50, 50)
+    assert extreme["difference"] == 1.0 and extreme["high"] == 1.0 and 0.85 < extreme["low"] < 1.0
+    assert proportion_difference(3, 7, 5, 9, confidence=0.99)["low"] < proportion_difference(3, 7, 5, 9)["low"]
+    for bad in [(6, 5, 1, 5), (1, 5, 6, 5), (-1, 5, 1, 5), (1, -5, 1, 5), (1, 5, 1.0, 5), (1, 5, 1, True)]:
+        with pytest.raises(ValueError):
+            proportion_difference(*bad)
+    with pytest.raises(ValueError):
+        proportion_difference(1, 5, 1, 5, confidence=1.0)
+
+
+def test_proportion_difference_coverage():
+    # Method 10 at n = 300 per arm and p near 0.8 covers close to the nominal 95%.
+    rng = np.random.default_rng(12)
+    n, reps, p_a, p_b = 300, 2000, 0.80, 0.75
+    successes_a, successes_b = rng.binomial(n, p_a, reps), rng.binomial(n, p_b, reps)
+    covered = 0
+    for sa, sb in zip(successes_a, successes_b):
+        d = proportion_difference(int(sa), n, int(sb), n)
+        covered += d["low"] <= p_b - p_a <= d["high"]
+    assert 0.93 <= covered / reps <= 0.97
+
+
+# -- mean differences: Welch and paired, normal approximation --------------------------------
+
+
+def sums(x):
+    return float(np.sum(x)), float(np.sum(np.square(x))), int(x.size)
+
+
+# z for t moves a two-sided p-value by about (z^4 + 2 z^2) / (4 df) relatively, 6e-4 at z = 1.6 and
+# 5000 degrees of freedom: the large-sample tests set the difference to put |z| below 1.6.
+
+
+@pytest.mark.parametrize("seed,shift", [(13, 0.01), (14, 0.005), (15, 0.018), (16, -0.027)])
+def test_mean_difference_matches_welch_on_large_samples(seed, shift):
+    # Absolute errors of two versions: skewed, different spreads, different sizes; se is about 0.018.
+    rng = np.random.default_rng(seed)
+    a = rng.exponential(1.0, 5000)
+    b = rng.exponential(0.8, 5500)
+    b += a.mean() - b.mean() + shift
+    got = mean_difference(*sums(a), *sums(b))
+    assert got["difference"] == pytest.approx(b.mean() - a.mean(), rel=1e-12, abs=1e-14)
+    se = math.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
+    assert got["se"] == pytest.approx(se, rel=1e-9)
+    welch = ttest_ind(b, a, equal_var=False)
+    assert 0.1 < welch.pvalue
+    assert got["pvalue"] == pytest.approx(welch.pvalue, rel=1e-3)
+    assert math.copysign(1, got["difference"]) == math.copysign(1, welch.statistic)
+    ci = welch.confidence_interval(0.95)  # Student's t with Welch's degrees of freedom
+    assert (got["high"] - got["low"]) == pytest.approx(ci.high - ci.low, rel=1e-3)
+    assert got["low"] == pytest.approx(got["difference"] - norm.ppf(0.975) * se, rel=1e-12)
+    wide = mean_difference(*sums(a), *sums(b), confidence=0.99)
+    assert wide["high"] - wide["low"] == pytest.approx(2 * norm.ppf(0.995) * se, rel=1e-9)
+
+
+@pytest.mark.parametrize("seed,shift", [(17, -0.004), (18, 0.008), (19, -0.012)])
+def test_paired_mean_difference_matches_paired_t_on_large_samples(seed, shift):
+    rng = np.random.default_rng(seed)
+    hardness = rng.exponential(1.0, 5000)  # shared by both versions: what pairing cancels
+    a = hardness * rng.uniform(0.5, 1.5, 5000)
+    b = hardness * rng.uniform(0.5, 1.5, 5000)
+    b += a.mean() - b.mean() + shift  # se of the mean of d is about 0.008
+    d = b - a
+    got = paired_mean_difference(*sums(d))
+    assert got["difference"] == pytest.approx(np.mean(d), rel=1e-12)
+    assert got["se"] == pytest.approx(np.std(d, ddof=1) / math.sqrt(d.size), rel=1e-9)
+    paired = ttest_rel(b, a)
+    assert 0.1 < paired.pvalue
+    assert got["pvalue"] == pytest.approx(paired.pvalue, rel=1e-3)
+    assert math.copysign(1, got["difference"]) == math.copysign(1, paired.statistic)
+    z = norm.ppf(0.975)
+    assert got["low"] == pytest.approx(np.mean(d) - z * got["se"], rel=1e-12)
+    assert got["high"] == pytest.approx(np.mean(d) + z * got["se"], rel=1e-12)
+    # the same data taken as independent samples: same difference, a much wider interval
+    independent = mean_difference(*sums(a), *sums(b))
+    assert independent["difference"] == pytest.approx(got["difference"], rel=1e-9, abs=1e-12)
+    assert independent["se"] > 1.5 * got["se"]
+
+
+def test_mean_differences_are_b_minus_a():
+    a = np.array([1.0, 2.0, 3.0, 4.0])
+    b = np.array([5.0, 6.0, 8.0, 9.0])  # B's values larger: positive difference
+    forward = mean_difference(*sums(a), *sums(b))
+    assert forward["difference"] == 4.5 and forward["low"] > 0
+    backward = mean_difference(*sums(b), *sums(a))
+    assert backward["difference"] == -4.5 and backward["high"] < 0
+    assert backward["low"] == pytest.approx(-forward["high"]) and backward["pvalue"] == pytest.approx(forward["pvalue"])
+    # var_a = 5/3, var_b = 10/3: se = sqrt((5/3 + 10/3) / 4)
+    assert forward["se"] == pytest.approx(math.sqrt(5 / 4))
+    assert forward["pvalue"] == pytest.approx(2 * norm.sf(4.5 / math.sqrt(5 / 4)))
+    paired = paired_mean_difference(*sums(b - a))  # d = 4, 4, 5, 5
+    assert paired["difference"] == 4.5 and paired["se"] == pytest.approx(math.sqrt((1 / 3) / 4)) and paired["low"] > 0
+    flipped = paired_mean_difference(*sums(a - b))
+    assert flipped["difference"] == -4.5 and flipped["high"] == pytest.approx(-paired["low"])
+
+
+def test_mean_difference_coverage():
+    # Skewed values, 300 per arm: the normal interval covers close to 95%.
+    rng = np.random.default_rng(20)
+    reps, n = 2000, 300
+    a, b = rng.exponential(1.0, (reps, n)), rng.exponential(0.9, (reps, n))
+    covered = 0
+    for row_a, row_b in zip(a, b):
+        d = mean_difference(*sums(row_a), *sums(row_b))
+        covered += d["low"] <= 0.9 - 1.0 <= d["high"]
+    assert 0.93 <= covered / reps <= 0.97
+
+
+def test_mean_differences_nan_below_two_values():
+    for got in [mean_difference(1.0, 1.0, 1, 3.0, 5.0, 2), mean_difference(3.0, 5.0, 2, 0.0, 0.0, 0),
+                mean_difference(0.0, 0.0, 0, 0.0, 0.0, 0), paired_mean_difference(1.0, 1.0, 1),
+                paired_mean_difference(0.0, 0.0, 0)]:
+        assert set(got) == {"difference", "se", "low", "high", "pvalue"}
+        assert all(math.isnan(v) for v in got.values())
+    assert not math.isnan(mean_difference(1.0, 1.0, 2, 3.0, 5.0, 2)["pvalue"])
+
+
+def test_mean_differences_zero_standard_error():
+    # every value 0.5 in A, 0.5 or 0.75 in B
+    same = mean_difference(5.0, 2.5, 10, 10.0, 5.0, 20)
+    assert same == {"difference": 0.0, "se": 0.0, "low": 0.0, "high": 0.0, "pvalue": 1.0}
+    apart = mean_difference(5.0, 2.5, 10, 3.0, 2.25, 4)
+    assert apart == {"difference": 0.25, "se": 0.0, "low": 0.25, "high": 0.25, "pvalue": 0.0}
+    assert paired_mean_difference(0.0, 0.0, 7) == {"difference": 0.0, "se": 0.0, "low": 0.0, "high": 0.0, "pvalue": 1.0}
+    assert paired_mean_difference(-1.0, 0.25, 4) == {"difference": -0.25, "se": 0.0, "low": -0.25, "high": -0.25,
+                                                     "pvalue": 0.0}
+
+
+def test_mean_differences_clip_rounding_below_zero_variance():
+    # A sum of squares one ulp below sum^2 / n: impossible for exact data, possible after rounding.
+    n, total = 3, 0.1 + 0.2 + 0.3
+    total_sq = float(np.nextafter(total * (total / n), 0.0))
+    got = mean_difference(total, total_sq, n, total, total_sq, n)
+    assert got == {"difference": 0.0, "se": 0.0, "low": 0.0, "high": 0.0, "pvalue": 1.0}
+    assert paired_mean_difference(total, total_sq, n)["se"] == 0.0
+
+
+def test_mean_differences_checks():
+    good = (1.0, 1.0, 2)
+    for bad in [(1.0, 1.0, 2.0), (1.0, 1.0, -1), (1.0, 1.0, True), (math.nan, 1.0, 2), (1.0, math.inf, 2),
+                (1.0, -0.5, 2)]:
+        with pytest.raises(ValueError):
+            mean_difference(*bad, *good)
+        with pytest.raises(ValueError):
+            mean_difference(*good, *bad)
+        with pytest.raises(ValueError):
+            paired_mean_difference(*bad)
+    for confidence in (0.0, 1.0, 1.5):
+        with pytest.raises(ValueError):
+            mean_difference(*good, *good, confidence=confidence)
+        with pytest.raises(ValueError):
+            paired_mean_difference(*good, confidence=confidence)

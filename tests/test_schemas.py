@@ -24,6 +24,7 @@ from driftwire.schemas import (
     DriftAlert,
     FeatureEvent,
     LabelEvent,
+    ModelComparison,
     PredictionEvent,
     ReferenceProfile,
     RetrainRequest,
@@ -93,6 +94,7 @@ def test_event_models_names():
         "drift_alert": DriftAlert,
         "reference_profile": ReferenceProfile,
         "retrain_request": RetrainRequest,
+        "model_comparison": ModelComparison,
     }
 
 
