@@ -155,6 +155,8 @@ class DriftService:
         self._references: ReferenceReader | None = None
         #: event rates of each (partition, window group)'s recent windows, for the volume rule
         self._volumes: dict[tuple, deque] = {}
+        #: partitions paused by the join's alignment (see _align_join)
+        self._paused: set[tuple[str, int]] = set()
         self._offsets = np.empty(0, dtype=np.int64)
         self._times = np.empty(0)
         self._stop = stop or threading.Event()
@@ -211,6 +213,7 @@ class DriftService:
                 if msgs:
                     self.health.connected = True
                     self.process(msgs)
+                    self._align_join()
                 self._producer.poll(0)
                 self._maybe_checkpoint()
                 self._maybe_report()
@@ -224,6 +227,39 @@ class DriftService:
             if self._http:
                 self._http.stop()
             gc.unfreeze()  # the heap is the collector's again: a process may go on after a service stops
+
+    def _align_join(self) -> None:
+        """Pause the partition of predictions or labels whose event time runs more than
+        ``join.max_skew`` ahead of its twin while the twin has records left to read; resume it
+        once the twin catches up or runs dry. Catching up on a backlog, one topic would
+        otherwise be read far ahead of the other and its events wait (or be evicted) in the
+        join store; in real time both are at their end and nothing is paused."""
+        if not self.config.join.enabled:
+            return
+        skew, labels_topic = self.config.join.max_skew, self.settings.labels_topic
+        wanted = set()
+        for (topic, partition), monitor in self.monitors.items():
+            store = monitor.join
+            if store is None or (labels_topic, partition) not in self.routers:
+                continue
+            if store.label_clock > store.prediction_clock + skew and self._has_backlog(topic, partition):
+                wanted.add((labels_topic, partition))
+            elif store.prediction_clock > store.label_clock + skew and self._has_backlog(labels_topic, partition):
+                wanted.add((topic, partition))
+        if wanted - self._paused:
+            self._consumer.pause([TopicPartition(t, p) for t, p in wanted - self._paused])
+        if self._paused - wanted:
+            self._consumer.resume([TopicPartition(t, p) for t, p in self._paused - wanted])
+        self._paused = wanted
+
+    def _has_backlog(self, topic: str, partition: int) -> bool:
+        """Records of the partition wait beyond what was taken, by the watermarks of the last
+        fetch response; before any response, assumed so (one comes within a fetch wait)."""
+        low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+        if high < 0:
+            return True
+        taken = self.routers[(topic, partition)].next_offset
+        return high > (taken if taken >= 0 else low)
 
     def _on_client_error(self, err) -> None:
         # librdkafka retries by itself; readiness reflects whether any broker is reachable.
@@ -276,6 +312,7 @@ class DriftService:
     def _drop(self, partitions) -> None:
         for tp in partitions:
             key = (tp.topic, tp.partition)
+            self._paused.discard(key)
             monitor = self.monitors.pop(key, None)
             if monitor is not None:
                 monitor.close()

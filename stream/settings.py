@@ -298,13 +298,18 @@ class ResolvedLabelsConfig(BaseModel):
 class JoinConfig(BaseModel):
     """The label join (the ``join:`` section; see :mod:`driftwire.stream.join`): how long, in
     seconds of event time, a prediction waits for its label (and a label for its prediction),
-    and how many of each wait per input partition at most."""
+    how many of each wait per input partition at most, and how far in event time one topic is
+    read ahead of the other while both have records to read."""
 
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
     ttl: float = Field(86_400.0, gt=0)
     max_pending: int = Field(200_000, ge=1)
+    #: seconds of event time one topic's partition may run ahead of its twin while the twin
+    #: still has records to read: beyond, it is paused until the twin catches up (a backlog
+    #: read faster on one side would otherwise fill the store and evict)
+    max_skew: float = Field(30.0, gt=0)
 
 
 class RetrainConfig(BaseModel):

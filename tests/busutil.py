@@ -57,11 +57,16 @@ def running(service):
 
 
 def read_topic(bootstrap: str, topic: str, expect: int | None = None, timeout: float = 30.0) -> list:
-    """Every record of ``topic`` (from the start), once ``expect`` are there or the topic is idle."""
+    """Every record of ``topic`` (from the start), once ``expect`` are there or, by default, once
+    as many as its watermarks held at the start were read and the topic is idle."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False})
     meta = consumer.list_topics(topic, timeout=10).topics[topic]
-    consumer.assign([TopicPartition(topic, p, 0) for p in meta.partitions])
+    tps = [TopicPartition(topic, p, 0) for p in meta.partitions]
+    held = 0
+    if expect is None:
+        held = sum(high - low for low, high in (consumer.get_watermark_offsets(tp, timeout=10) for tp in tps))
+    consumer.assign(tps)
     records = []
     deadline = time.monotonic() + timeout
     idle_since = time.monotonic()
@@ -73,7 +78,7 @@ def read_topic(bootstrap: str, topic: str, expect: int | None = None, timeout: f
                 idle_since = time.monotonic()
             if expect is not None and len(records) >= expect:
                 break
-            if expect is None and time.monotonic() - idle_since > 2.0:
+            if expect is None and len(records) >= held and time.monotonic() - idle_since > 2.0:
                 break
     finally:
         consumer.close()
