@@ -93,10 +93,15 @@ def peak_rss(pid: int) -> int:
     raise RuntimeError("no VmHWM")
 
 
+#: seconds without progress after which a run is reported as stalled
+STALL = 60.0
+
+
 def steady_rate(proc, port: int, target: float, name: str, **labels) -> tuple[float, list[tuple[float, int]]]:
     """Rate of the counter ``name`` from START_UP * target to target, and (count, peak RSS)
     readings along the way."""
     readings, memory = [], []
+    moved, last = time.monotonic(), -1.0
     while True:
         count = metric(port, name, **labels)
         if proc.poll() is not None:
@@ -104,6 +109,10 @@ def steady_rate(proc, port: int, target: float, name: str, **labels) -> tuple[fl
         memory.append((count, peak_rss(proc.pid)))
         if count >= target:
             break
+        if count != last:
+            moved, last = time.monotonic(), count
+        elif time.monotonic() - moved > STALL:
+            raise RuntimeError(f"{name} stopped at {count:,.0f} of {target:,.0f} for {STALL:.0f} s")
         if count >= START_UP * target:
             readings.append((time.perf_counter(), count))
         time.sleep(0.2)

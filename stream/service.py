@@ -157,6 +157,7 @@ class DriftService:
         self._volumes: dict[tuple, deque] = {}
         #: partitions paused by the join's alignment (see _align_join)
         self._paused: set[tuple[str, int]] = set()
+        self._asked_marks: dict[tuple[str, int], tuple[float, tuple[int, int] | None]] = {}
         self._offsets = np.empty(0, dtype=np.int64)
         self._times = np.empty(0)
         self._stop = stop or threading.Event()
@@ -254,10 +255,22 @@ class DriftService:
 
     def _has_backlog(self, topic: str, partition: int) -> bool:
         """Records of the partition wait beyond what was taken, by the watermarks of the last
-        fetch response; before any response, assumed so (one comes within a fetch wait)."""
-        low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+        fetch response; a partition without one yet (an empty one may never get one) is asked
+        the broker, at most once a second."""
+        tp = TopicPartition(topic, partition)
+        low, high = self._consumer.get_watermark_offsets(tp, cached=True)
         if high < 0:
-            return True
+            asked, marks = self._asked_marks.get((topic, partition), (-math.inf, None))
+            if time.monotonic() - asked >= 1.0:
+                try:
+                    marks = self._consumer.get_watermark_offsets(tp, timeout=1.0)
+                except KafkaException as exc:
+                    log.warning("watermarks of %s[%d]: %s", topic, partition, exc)
+                    marks = None
+                self._asked_marks[(topic, partition)] = (time.monotonic(), marks)
+            if marks is None:
+                return False
+            low, high = marks
         taken = self.routers[(topic, partition)].next_offset
         return high > (taken if taken >= 0 else low)
 
