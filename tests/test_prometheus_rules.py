@@ -26,6 +26,7 @@ ALERTS = {
     "DriftwireModelStalled",
     "DriftwireDown",
     "DriftwireAbsent",
+    "DriftwireChallengerRollback",
 }
 
 
