@@ -18,7 +18,7 @@ from .fields import NonEmptyStr, Number, UtcDatetime
 
 _ALERT_CONFIG = ConfigDict(extra="ignore", json_schema_serialization_defaults_required=True)
 
-Kind = Literal["data_drift", "prediction_drift", "concept_drift", "data_quality", "performance"]
+Kind = Literal["data_drift", "prediction_drift", "label_drift", "concept_drift", "data_quality", "performance"]
 Severity = Literal["warning", "critical"]
 
 
@@ -73,9 +73,9 @@ class DriftAlert(BaseModel):
     kind: Kind = Field(
         description=(
             "Kind of change: data_drift (a feature's distribution), prediction_drift (the distribution of "
-            "predictions or scores), concept_drift (the relation between inputs and labels, seen in the "
-            "error), data_quality (missing or malformed values), performance (a quality metric computed "
-            "from labels)."
+            "predictions or scores), label_drift (the distribution of ground-truth labels), concept_drift (the "
+            "relation between inputs and labels, seen in the error), data_quality (missing or malformed values), "
+            "performance (a quality metric computed from labels)."
         )
     )
     detector: NonEmptyStr = Field(

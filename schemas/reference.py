@@ -125,6 +125,14 @@ class ReferenceProfile(BaseModel):
     signals: dict[str, SignalProfile] = Field(
         description="Feature names, and prediction and score when the data has them, to their profile."
     )
+    label: SignalProfile | None = Field(
+        None,
+        description=(
+            "The ground-truth labels of the data, when it has them: the reference of label drift. Categorical "
+            "for a classification (classes named as a label's class: true/false, integral numbers without a "
+            "fraction), numeric for a regression."
+        ),
+    )
 
     @property
     def key(self) -> str:

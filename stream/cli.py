@@ -119,7 +119,8 @@ def cmd_profile(args) -> int:
     from .profiling import build_profile
 
     try:
-        profile = build_profile(args.data, args.model, args.model_version, bins=args.bins, top_k=args.top_k)
+        profile = build_profile(args.data, args.model, args.model_version, bins=args.bins, top_k=args.top_k,
+                                label_column=args.label_column)
     except (OSError, ValueError) as exc:
         print(f"driftwire profile: {exc}", file=sys.stderr)
         return 2
@@ -131,7 +132,8 @@ def cmd_profile(args) -> int:
             f.write(text + "\n")
         kinds = [s.type for s in profile.signals.values()]
         print(f"{args.out}: {profile.key}, {profile.rows} rows, {kinds.count('numeric')} numeric and "
-              f"{kinds.count('categorical')} categorical signals")
+              f"{kinds.count('categorical')} categorical signals, "
+              f"{'no labels' if profile.label is None else profile.label.type + ' labels'}")
     return 0
 
 
@@ -185,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"quantile bins per numeric signal, 2 to {MAX_BINS} (default 10)")
     p.add_argument("--top-k", type=_bounded(1, MAX_CATEGORIES), default=20,
                    help=f"categories counted one by one per categorical signal, 1 to {MAX_CATEGORIES} (default 20)")
+    p.add_argument("--label-column", default="label",
+                   help="the column of ground-truth labels in flat rows, the reference of label drift (default label)")
     p.set_defaults(func=cmd_profile)
 
     p = sub.add_parser("warm-up", help="compile every numba kernel into the cache (for container images)")

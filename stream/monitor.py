@@ -8,18 +8,22 @@ them all. State is per partition so that it can be checkpointed and handed over 
 
 from __future__ import annotations
 
+import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from driftwire.detectors import make_bank, window
 from driftwire.detectors.standardize import WarmupStandardizer
-from driftwire.detectors.window import CATEGORICAL, WindowBank, WindowClose
+from driftwire.detectors.window import CATEGORICAL, NUMERIC, WindowBank, WindowClose
 
 from .compare import ComparisonTracker
 from .join import JoinStore
-from .outcomes import OutcomeTracker
+from .outcomes import CLASSIFICATION, REGRESSION, OutcomeTracker, class_name, is_number
 from .settings import DetectionConfig, DetectorSpec, ResolvedSignalConfig, ResolvedWindowConfig
+
+log = logging.getLogger(__name__)
 
 #: series id of a signal that is disabled in the config, and of one the series cap turned away
 DISABLED = -1
@@ -27,10 +31,12 @@ CAPPED = -2
 
 #: signals that are model outputs; every other signal is a feature.
 OUTPUT_SIGNALS = ("prediction", "score")
-#: the signal of a model's error on labelled predictions (see :mod:`.outcomes`), and the key
-#: its series has (a feature may be named "error" too)
+#: the signal of a model's error on labelled predictions (see :mod:`.outcomes`), and the signal
+#: of the labels themselves; the series of both are keyed apart (a feature may be named so too)
 ERROR_SIGNAL = "error"
-_ERROR_KEY = "\x00error"
+LABEL_SIGNAL = "label"
+_JOINED = "\x00"
+_ERROR_KEY = _JOINED + ERROR_SIGNAL
 
 
 def signal_kind(signal: str) -> str:
@@ -76,16 +82,18 @@ class Series:
     model_version: str
     signal: str
     config: ResolvedSignalConfig
-    #: the model's error on labelled predictions, not a signal of its events
+    #: a signal of labelled predictions (the error, the label), not of the model's events
     joined: bool = False
 
     @property
     def kind(self) -> str:
-        return "concept_drift" if self.joined else signal_kind(self.signal)
+        if self.joined:
+            return "label_drift" if self.signal == LABEL_SIGNAL else "concept_drift"
+        return signal_kind(self.signal)
 
     @property
     def key(self) -> tuple[str, str, str]:
-        return (self.model, self.model_version, _ERROR_KEY if self.joined else self.signal)
+        return (self.model, self.model_version, _JOINED + self.signal if self.joined else self.signal)
 
 
 @dataclass(frozen=True)
@@ -141,17 +149,21 @@ class PartitionMonitor:
         #: reference profiles by (model, version); version "*" for any version (DriftService.profiles)
         self.profiles = profiles if profiles is not None else {}
         self.windows = WindowBank()
-        #: window group of each (model, version) (-1: windows off), and its key and config
-        self._groups: dict[tuple[str, str], int] = {}
-        self.group_keys: list[tuple[str, str]] = []
+        #: window group of each (model, version) (-1: windows off), and its key and config; the
+        #: label windows of a model version are a group of their own, keyed (model, version, label)
+        self._groups: dict[tuple, int] = {}
+        self.group_keys: list[tuple] = []
         self.group_configs: list[ResolvedWindowConfig] = []
         #: window series of each series (-1: none); (model, version, signal) -> window series,
         #: numeric or categorical; the Series of each window series
         self._win_of = np.full(16, -1, dtype=np.int64)
         self._win_ids: dict[tuple[str, str, str], int] = {}
         self.window_series: list[Series] = []
-        #: categorical window series, which hold no detector: they count against the budget too
-        self._categorical = 0
+        #: window series without a detector series (categorical, labels): they count against the
+        #: budget too
+        self._window_only = 0
+        #: label window series turned off by the config
+        self._labels_off: set[tuple[str, str]] = set()
         #: (model, version, signal) already reported as a field the reference does not have
         self.new_fields: set[tuple[str, str, str]] = set()
         #: per (model, version, signal): the value types it is expected to have, and the type
@@ -264,7 +276,7 @@ class PartitionMonitor:
             return -1
         if not self.budget.take():
             return CAPPED
-        self._categorical += 1
+        self._window_only += 1
         ws = self._win_ids[key] = self.windows.add_series(g, CATEGORICAL)
         self.window_series.append(Series(model, version, signal, config))
         return ws
@@ -274,6 +286,12 @@ class PartitionMonitor:
 
     def use_profile(self, g: int, profile) -> None:
         """Compare group ``g``'s windows with ``profile`` (a ReferenceProfile) from now on."""
+        if self.label_group(g):
+            ws = self.windows.group_series[g][0]
+            reference = self._label_reference(profile, self.windows.kind[ws])
+            if reference is not None:
+                self.windows.set_group_reference(g, {ws: reference.model_dump()})
+            return
         model, version = self.group_keys[g]
         chosen = {}
         for signal, sp in profile.signals.items():
@@ -289,6 +307,90 @@ class PartitionMonitor:
             if ws >= 0 and (self.windows.kind[ws] == CATEGORICAL) == (sp.type == "categorical"):
                 chosen[ws] = sp.model_dump()
         self.windows.set_group_reference(g, chosen)
+
+    def profile_published(self, profile) -> None:
+        """A profile came from the references topic: the groups whose profile it now is use it."""
+        for g, (model, version, *_) in enumerate(self.group_keys):
+            if model == profile.model and self.profile_of(model, version) is profile:
+                self.use_profile(g, profile)
+
+    # -- label windows -------------------------------------------------------------------
+    def label_group(self, g: int) -> bool:
+        """Whether window group ``g`` holds the labels of a model version (see :meth:`label_series`)."""
+        return len(self.group_keys[g]) == 3
+
+    def label_series(self, model: str, version: str, task: str) -> int:
+        """The window series of a model version's labels, in a group of its own whose events are
+        the version's labelled predictions: categorical for a classification, numeric for a
+        regression. Its reference is the ``label`` of the version's profile, else its first
+        ``reference_size`` labels. -1 when windows or the ``label`` signal are off for the
+        model; CAPPED when over the series cap."""
+        key = (model, version, _JOINED + LABEL_SIGNAL)
+        ws = self._win_ids.get(key)
+        if ws is not None:
+            return ws
+        if (model, version) in self._labels_off:
+            return -1
+        windows = self.config.resolve_windows(model)
+        config = self.config.resolve(model, LABEL_SIGNAL)
+        if not (windows.enabled and config.enabled):
+            self._labels_off.add((model, version))
+            return -1
+        if not self.budget.take():
+            return CAPPED
+        kind = CATEGORICAL if task == CLASSIFICATION else NUMERIC
+        profile = self.profile_of(model, version)
+        reference = None if profile is None else self._label_reference(profile, kind)
+        g = self._groups[(model, version, LABEL_SIGNAL)] = self.windows.add_group(
+            windows.spec(), learn_reference=reference is None)
+        self.group_keys.append((model, version, LABEL_SIGNAL))
+        self.group_configs.append(windows)
+        ws = self._win_ids[key] = self.windows.add_series(g, kind)
+        self.window_series.append(Series(model, version, LABEL_SIGNAL, config, joined=True))
+        self._window_only += 1
+        if reference is not None:
+            self.windows.set_group_reference(g, {ws: reference.model_dump()})
+        return ws
+
+    def _label_reference(self, profile, kind: int):
+        """The profile's labels, when they are of the kind the version's task makes them."""
+        reference = profile.label
+        if reference is None:
+            return None
+        if (reference.type == "categorical") != (kind == CATEGORICAL):
+            log.warning("profile %s: its labels are %s, but the model's labelled predictions make it a %s; "
+                        "the label windows learn their reference from live labels", profile.key, reference.type,
+                        CLASSIFICATION if kind == CATEGORICAL else REGRESSION)
+            return None
+        return reference
+
+    def observe_labels(self, pairs, times: np.ndarray) -> list[WindowClose]:
+        """Feed labelled pairs to the label windows of their model versions, each at ``times[i]``
+        (the time its join completed), in time order; return the windows that closed."""
+        groups, clock, offsets, series, values, events = [], [], [], [], [], []
+        for i in np.argsort(times, kind="stable").tolist():
+            pair = pairs[i]
+            task = self.outcomes.task(pair.model, pair.prediction, pair.label)
+            ws = self.label_series(pair.model, pair.version, task)
+            if ws < 0:
+                continue
+            value = self._label_value(ws, pair.label)
+            if not math.isnan(value):  # else a missing value of the event
+                series.append(ws)
+                values.append(value)
+                events.append(len(groups))
+            groups.append(self.windows.group_of[ws])
+            clock.append(times[i])
+            offsets.append(pair.label_offset)
+        if not groups:
+            return []
+        return self.windows.update(np.array(groups, dtype=np.int64), np.array(clock), np.array(offsets, dtype=np.int64),
+                                   np.array(series, dtype=np.int64), np.array(values), np.array(events, dtype=np.int64))
+
+    def _label_value(self, ws: int, label) -> float:
+        if self.windows.kind[ws] == CATEGORICAL:
+            return float(self.windows.category_code(ws, class_name(label)))
+        return float(label) if is_number(label) else math.nan
 
     def _attach_window(self, sid: int, series: Series) -> None:
         if sid >= self._win_of.shape[0]:
@@ -334,10 +436,10 @@ class PartitionMonitor:
 
     def close(self) -> None:
         """Give this partition's series back to the budget (partition revoked)."""
-        self.budget.release(len(self.series) + self._categorical)
+        self.budget.release(len(self.series) + self._window_only)
         self.series = []
         self._ids = {}
-        self._categorical = 0
+        self._window_only = 0
 
     # -- detection -----------------------------------------------------------------------
     def observe(self, series_ids: np.ndarray, values: np.ndarray) -> list[Detection]:
@@ -458,11 +560,13 @@ class PartitionMonitor:
         self.windows = window.set_state(state["bank"])
         self.group_keys = [tuple(k) for k in state["groups"]]
         self._groups = {k: g for g, k in enumerate(self.group_keys)}
-        self.group_configs = [self.config.resolve_windows(model) for model, _ in self.group_keys]
+        self.group_configs = [self.config.resolve_windows(model) for model, *_ in self.group_keys]
         self._win_ids = {(m, v, s): ws for m, v, s, ws in state["series"]}
         self.window_series = [None] * len(self._win_ids)
         for (model, version, signal), ws in self._win_ids.items():
-            self.window_series[ws] = Series(model, version, signal, self.config.resolve(model, signal))
-            if self.windows.kind[ws] == CATEGORICAL:
+            joined = signal.startswith(_JOINED)
+            signal = signal.removeprefix(_JOINED)
+            self.window_series[ws] = Series(model, version, signal, self.config.resolve(model, signal), joined)
+            if joined or self.windows.kind[ws] == CATEGORICAL:
                 self.budget.used += 1  # even over the cap: its state is here already
-                self._categorical += 1
+                self._window_only += 1

@@ -5,6 +5,11 @@ events as driftwire reads them from the bus (``features`` an object, beside ``pr
 ``score``); both give one signal per feature. A column whose values are all numbers (in CSV: all
 parse as numbers) is numeric; one with strings or booleans is categorical; empty values and nulls
 are missing. Parquet needs pyarrow (``pip install driftwire[parquet]``).
+
+The ground-truth label (the ``label`` key of an event-shaped row, or the column named by
+``label_column``, ``label`` by default) becomes the profile's ``label``, the reference of label
+drift: categorical class names for a classification, numeric for a regression, decided as the
+service decides a model's task (:func:`driftwire.stream.outcomes.infer_task`).
 """
 
 from __future__ import annotations
@@ -18,13 +23,17 @@ import orjson
 from driftwire.detectors.profile import DEFAULT_BINS, DEFAULT_TOP_K, categorical_profile, numeric_profile
 from driftwire.schemas import ReferenceProfile
 
+from .outcomes import CLASSIFICATION, class_name, infer_task
+
 #: columns of event-shaped rows that are not signals
-_EVENT_KEYS = frozenset({"event_id", "model", "model_version", "timestamp", "features", "label"})
+_EVENT_KEYS = frozenset({"event_id", "model", "model_version", "timestamp", "features"})
 _OUTPUTS = ("prediction", "score")
+LABEL = "label"
 
 
-def read_columns(path: str | Path) -> tuple[dict[str, list], int]:
-    """The signal columns of a data file (name -> values, None where missing) and its row count."""
+def read_columns(path: str | Path, label_column: str = LABEL) -> tuple[dict[str, list], int]:
+    """The columns of a data file (name -> values, None where missing) and its row count: its
+    signals, and its labels under :data:`LABEL` when it has ``label_column``."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".csv":
@@ -38,7 +47,7 @@ def read_columns(path: str | Path) -> tuple[dict[str, list], int]:
     columns: dict[str, list] = {}
     n = 0
     for row in rows:
-        for name, value in _signals(row):
+        for name, value in _signals(row, label_column):
             column = columns.get(name)
             if column is None:
                 column = columns[name] = [None] * n
@@ -52,15 +61,17 @@ def read_columns(path: str | Path) -> tuple[dict[str, list], int]:
     return columns, n
 
 
-def _signals(row: dict):
+def _signals(row: dict, label_column: str):
     if isinstance(row.get("features"), dict):
         yield from row["features"].items()
-        for name in _OUTPUTS:
+        for name in (*_OUTPUTS, LABEL):
             if name in row:
                 yield name, row[name]
         return
     for name, value in row.items():
-        if name not in _EVENT_KEYS:
+        if name == label_column:
+            yield LABEL, value
+        elif name not in _EVENT_KEYS and name != LABEL:
             yield name, value
 
 
@@ -107,12 +118,13 @@ def _is_number(v) -> bool:
 
 
 def build_profile(path: str | Path, model: str, version: str = "unknown", bins: int = DEFAULT_BINS,
-                  top_k: int = DEFAULT_TOP_K) -> ReferenceProfile:
+                  top_k: int = DEFAULT_TOP_K, label_column: str = LABEL) -> ReferenceProfile:
     """The reference profile of the data in ``path``."""
-    columns, rows = read_columns(path)
+    columns, rows = read_columns(path, label_column)
+    labels = columns.pop(LABEL, None)
     signals = {}
     for name, values in columns.items():
-        present = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+        present = [v for v in values if not _missing(v)]
         if not present:
             continue  # never has a value: nothing to compare a window with
         if all(_is_number(v) for v in present):
@@ -123,4 +135,20 @@ def build_profile(path: str | Path, model: str, version: str = "unknown", bins: 
             raise ValueError(f"{path}: column {name!r} mixes numbers and categories")
     if not signals:
         raise ValueError(f"{path}: no column has a value")
-    return ReferenceProfile(model=model, model_version=version, rows=rows, source=Path(path).name, signals=signals)
+    return ReferenceProfile(model=model, model_version=version, rows=rows, source=Path(path).name, signals=signals,
+                            label=_label_profile(path, labels, bins, top_k))
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _label_profile(path, values: list | None, bins: int, top_k: int) -> dict | None:
+    present = [v for v in values or () if not _missing(v)]
+    if not present:
+        return None
+    if infer_task(*present) == CLASSIFICATION:
+        return categorical_profile([None if _missing(v) else class_name(v) for v in values], top_k=top_k)
+    if not all(_is_number(v) for v in present):
+        raise ValueError(f"{path}: labels mix numbers with a fraction and categories")
+    return numeric_profile([math.nan if _missing(v) else v for v in values], bins=bins)

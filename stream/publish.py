@@ -41,8 +41,10 @@ def utc(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, tz=UTC)
 
 
-def alert_id(topic: str, partition: int, offset: int, signal: str, detector: str, severity: str) -> str:
-    return str(uuid.uuid5(ALERT_NAMESPACE, f"{topic}/{partition}/{offset}/{signal}/{detector}/{severity}"))
+def alert_id(topic: str, partition: int, offset: int, version: str, signal: str, detector: str, severity: str) -> str:
+    # The version is part of it: one label record completes a pair of every version that saw
+    # its event, and each may alert on it.
+    return str(uuid.uuid5(ALERT_NAMESPACE, f"{topic}/{partition}/{offset}/{version}/{signal}/{detector}/{severity}"))
 
 
 @dataclass
@@ -147,7 +149,8 @@ def build_alert(*, series, spec, detection, event_id: str, msg, reference, event
                 suppressed: int) -> DriftAlert:
     """The alert for one detection on the record ``msg`` carrying ``event``."""
     return DriftAlert(
-        alert_id=alert_id(msg.topic(), msg.partition(), msg.offset(), series.signal, spec.name, detection.severity),
+        alert_id=alert_id(msg.topic(), msg.partition(), msg.offset(), series.model_version, series.signal, spec.name,
+                          detection.severity),
         model=series.model,
         model_version=series.model_version,
         signal=series.signal,
@@ -178,7 +181,7 @@ def build_window_alert(*, model: str, version: str, signal: str, finding, close,
                        details: dict) -> DriftAlert:
     """The alert for a rule a closed window broke; its source is the window's last record."""
     return DriftAlert(
-        alert_id=alert_id(topic, partition, close.last_offset, signal, finding.statistic, finding.severity),
+        alert_id=alert_id(topic, partition, close.last_offset, version, signal, finding.statistic, finding.severity),
         model=model,
         model_version=version,
         signal=signal,
@@ -201,13 +204,12 @@ def build_comparison_alert(evaluation, msg) -> DriftAlert:
     details = ModelComparison.model_validate(evaluation.details)
     rollback = evaluation.recommendation == ROLLBACK
     severity = "critical" if rollback else "warning"
-    # one record may complete the evaluations of several challengers: each has its own id
-    signal_key = f"prediction/{evaluation.challenger}"
     window = None
     if math.isfinite(evaluation.start) and math.isfinite(evaluation.end) and evaluation.events > 0:
         window = AlertWindow(start=utc(evaluation.start), end=utc(evaluation.end), count=evaluation.events)
     return DriftAlert(
-        alert_id=alert_id(msg.topic(), msg.partition(), msg.offset(), signal_key, COMPARISON_DETECTOR, severity),
+        alert_id=alert_id(msg.topic(), msg.partition(), msg.offset(), evaluation.challenger, "prediction",
+                          COMPARISON_DETECTOR, severity),
         model=evaluation.model,
         model_version=evaluation.challenger,
         signal="prediction",

@@ -3,7 +3,7 @@
 The planner hears every alert the service publishes and every labelled prediction it joins. A
 model becomes due when, since its previous request, a concept-drift or performance alert came
 (any severity of concept drift is a fact about the model; warnings are not), or
-``data_drift_alerts`` critical alerts of data or prediction drift came; and at least
+``data_drift_alerts`` critical alerts of data, prediction or label drift came; and at least
 ``min_labels`` labelled predictions of it were joined; and ``interval`` seconds of event time
 passed since its previous request. Event time, so that a replay makes the same decisions.
 
@@ -27,7 +27,7 @@ from .settings import RetrainConfig
 REQUEST_NAMESPACE = uuid.UUID("0b8e2d4a-61c3-4f5e-a7d9-3c1f8b2e6a57")
 #: reasons kept per request: the first ones, which started the decay
 MAX_REASONS = 100
-_DRIFT_KINDS = ("data_drift", "prediction_drift")
+_DRIFT_KINDS = ("data_drift", "prediction_drift", "label_drift")
 
 
 @dataclass

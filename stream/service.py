@@ -465,11 +465,16 @@ class DriftService:
         if positions.size:
             messages = np.array([pairs[i].message for i in positions.tolist()], dtype=np.int64)
             self._detect(monitor, sids[positions], errors[positions], messages, msgs)
-        labels_topic = self.settings.labels_topic
+        labels_key = (self.settings.labels_topic, key[1])
         for pair in pairs:
             self.planner.note_labels(pair.model, key[1], pair.label_offset, 1, pair.time)
         for close in tracker.observe(pairs):
-            self._performance_closed((labels_topic, key[1]), close)
+            self._performance_closed(labels_key, close)
+        # A pair counts in the label windows when its join completed: the later of its
+        # prediction's event time and the time of the record that completed it.
+        completed = np.maximum([p.time for p in pairs], self._times[[p.message for p in pairs]])
+        for close in monitor.observe_labels(pairs, completed):
+            self._window_closed(labels_key, monitor, close)
         for request in self.planner.due():
             self._publisher.produce(self.settings.retrain_topic, request.model_dump_json().encode(),
                                     request.model.encode())
@@ -548,7 +553,7 @@ class DriftService:
             self._window_closed(key, monitor, close)
 
     def _window_closed(self, key, monitor: PartitionMonitor, close) -> None:
-        model, version = monitor.group_keys[close.group]
+        model, version, *_ = monitor.group_keys[close.group]
         config = monitor.group_configs[close.group]
         model_label = self.metrics.model_label(model)
         self.metrics.windows_closed.labels(model_label).inc()
@@ -572,9 +577,9 @@ class DriftService:
             finding = rules.Finding("type_change", "data_quality", "warning", math.nan, math.nan)
             stats = {"expected": change.expected, "got": change.got}
             self._window_alert(key, model, version, change.signal, 0.0, finding, close, stats)
-        if config.duration is not None:
+        if config.duration is not None and not monitor.label_group(close.group):
             # Only a time window's volume says something: a count window holds the same number of
-            # events whatever the traffic.
+            # events whatever the traffic. Labels come as the labelling process sends them.
             history = self._volumes.setdefault((key, close.group), deque(maxlen=config.volume_history))
             finding = rules.volume_finding(close.events, list(history), config.volume_drop)
             if finding is not None:
@@ -622,9 +627,7 @@ class DriftService:
         """A reference profile from the topic: used from now on by windows of its model version."""
         self.profiles[(profile.model, profile.model_version)] = profile
         for monitor in self.monitors.values():
-            for g, (model, version) in enumerate(monitor.group_keys):
-                if model == profile.model and monitor.profile_of(model, version) is profile:
-                    monitor.use_profile(g, profile)
+            monitor.profile_published(profile)
 
     # -- periodic work -------------------------------------------------------------------
     def _maybe_checkpoint(self) -> None:

@@ -315,7 +315,7 @@ class JoinConfig(BaseModel):
 class RetrainConfig(BaseModel):
     """When a retraining request is published (the ``retrain:`` section): at most one per model
     every ``interval`` seconds of event time, once a concept-drift or performance alert, or
-    ``data_drift_alerts`` critical window alerts of data or prediction drift, came since the
+    ``data_drift_alerts`` critical window alerts of data, prediction or label drift, came since the
     last request, and at least ``min_labels`` labelled predictions of the model arrived since."""
 
     model_config = ConfigDict(extra="forbid")

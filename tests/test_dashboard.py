@@ -108,13 +108,16 @@ def test_every_metric_the_dashboard_queries_is_exported_by_a_running_service(set
     # windows small enough to close within the events, so the window metrics are exported
     config = fast_config(producer={"allow.auto.create.topics": "false", "message.timeout.ms": "3000",
                                    "topic.metadata.propagation.max.ms": "1000"},
-                         windows={"size": 1000, "reference_size": 1000})
+                         windows={"size": 1000, "reference_size": 1000},
+                         comparison={"every": 500, "min_labels": 200, "agreement_tolerance": 0.5})
     ensure_topics(settings, config)
     service_settings = settings.model_copy(update={"dlq_topic": f"{settings.dlq_topic}-missing",
                                                    "auto_create_topics": False})
     events = simulated(12_000, drifts=[simulate.Drift("pricing", "f5", start=6_000, shift=2.0),
                                        simulate.Drift("pricing", "f0", start=6_000, shift=2.0)])
-    produce_events(settings.bootstrap_servers, settings.predictions_topic, events)
+    # a shadow version predicting the first events too, so the champion/challenger gauges are exported
+    shadow = [{**e, "model_version": "v8", "prediction": e["prediction"] + 0.25} for e in events[:3000]]
+    produce_events(settings.bootstrap_servers, settings.predictions_topic, events + shadow)
     # labels for every prediction, so the join and performance metrics are exported
     labels = [{"event_id": e["event_id"], "model": e["model"], "timestamp": e["timestamp"] + 1.0,
                "label": e["prediction"] + 0.5} for e in events]
@@ -126,9 +129,10 @@ def test_every_metric_the_dashboard_queries_is_exported_by_a_running_service(set
 
     with running(DriftService(service_settings, config)) as service:
         port = service.metrics_port
-        wait_until(caught_up(service, 2 * len(events)), 60, what="all events and labels consumed")
-        wait_until(lambda: {"driftwire_model_performance", "driftwire_join_pending"} <= set(metric_samples(port)),
-                   10, what="the performance and join metrics")
+        wait_until(caught_up(service, 2 * len(events) + len(shadow)), 60, what="all events and labels consumed")
+        wait_until(lambda: {"driftwire_model_performance", "driftwire_join_pending", "driftwire_version_agreement",
+                            "driftwire_version_advantage", "driftwire_version_recommendation"}
+                   <= set(metric_samples(port)), 10, what="the performance, join and version metrics")
         wait_until(lambda: total(metric_samples(port), "driftwire_invalid_events_total") == 3, 30,
                    what="the invalid events")
         wait_until(lambda: total(metric_samples(port), "driftwire_publish_errors_total") >= 1, 30,

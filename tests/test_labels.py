@@ -19,17 +19,20 @@ RATE = 100.0  # events per second of event time
 
 
 def classifier_stream(n: int, error_rates: list[tuple[int, float]], seed: int, max_delay: float = 30.0,
-                      challenger: tuple[float, float] | None = None):
+                      challenger: tuple[float, float] | None = None, positive: list[tuple[int, float]] = ((0, 0.3),)):
     """Predictions of a binary classifier and their labels, delayed by 0-``max_delay`` s of event
-    time; ``error_rates``: (first event, error rate from there). ``challenger``: (flip, fix), a
+    time; ``error_rates``: (first event, error rate from there); ``positive``: (first event, share
+    of positive predictions from there). ``challenger``: (flip, fix), a
     shadow version v2 that predicts every event too, flipping a share ``flip`` of v1's
     predictions and correcting a share ``fix`` of its errors. Returns (time, topic, key, value)
     records in event-time order."""
     rng = np.random.default_rng(seed)
-    rate = np.zeros(n)
+    rate, share = np.zeros(n), np.zeros(n)
     for first, r in error_rates:
         rate[first:] = r
-    predicted = rng.random(n) < 0.3
+    for first, r in positive:
+        share[first:] = r
+    predicted = rng.random(n) < share
     wrong = rng.random(n) < rate
     score = rng.uniform(0.55, 0.99, n)
     delay = rng.uniform(0.0, max_delay, n).tolist()
@@ -116,7 +119,9 @@ def test_a_constant_error_rate_raises_neither_over_200000_events(settings):
     n = 200_000
     alerts, requests, samples = run_stream(settings, classifier_stream(n, [(0, 0.10)], seed=4), timeout=600)
     assert total(samples, "driftwire_join_events_total", outcome="joined") == n
-    assert [a for a in alerts if a.kind in ("concept_drift", "performance")] == []
+    assert [a for a in alerts if a.kind in ("concept_drift", "performance", "label_drift")] == []
+    # label windows closed and were compared, at the default rules, without an alert
+    assert {dict(k)["signal"] for k in samples["driftwire_drift_statistic"]} >= {"label", "prediction", "score"}
     assert requests == []
     assert total(samples, "driftwire_performance_windows_total") >= n // 1000 - 3
 
@@ -144,6 +149,32 @@ def test_predictions_waiting_for_labels_survive_a_restart(settings):
     assert total(samples, "driftwire_join_events_total") == 6000  # no label expired or duplicated
     assert total(samples, "driftwire_events_total", topic=settings.predictions_topic) == 0  # none read again
     assert total(samples, "driftwire_performance_windows_total") >= 3
+
+
+def test_a_shift_of_the_class_balance_raises_label_drift_within_two_windows(settings):
+    n, change, size = 40_000, 20_000, 2_000
+    records = classifier_stream(n, [(0, 0.10)], seed=9, positive=[(0, 0.3), (change, 0.5)])
+    alerts, requests, samples = run_stream(settings, records, windows={"size": size, "reference_size": 2 * size})
+    label = [a for a in alerts if a.kind == "label_drift"]
+    assert label, f"no label drift alert among {[(a.kind, a.signal, a.detector) for a in alerts]}"
+    assert all((a.signal, a.model, a.model_version) == ("label", "churn", "v1") for a in label)
+    assert all(a.source.topic == settings.labels_topic for a in label)
+    change_time = START + change / RATE
+    # a window of one partition holds the labelled predictions of size * partitions events of the
+    # stream; labels lag up to 30 s
+    span = size * settings.topic_partitions / RATE
+    first = min(label, key=lambda a: a.window.end)
+    assert change_time < first.window.end.timestamp() < change_time + 2 * span + 30
+    assert first.window.count == size
+    chi_square = [a for a in label if a.detector == "chi_square"]
+    assert chi_square and all(a.statistic < 0.05 and a.severity == "critical" for a in chi_square)
+    # labels are true for 34% of the events before (30% predicted true, 10% errors), 50% after
+    last = max(chi_square, key=lambda a: a.window.end).details["statistics"]["top_categories"]
+    true = next(c for c in last if c["category"] == "true")
+    assert true["reference"] == pytest.approx(0.34, abs=0.03) and true["window"] == pytest.approx(0.5, abs=0.04)
+    assert total(samples, "driftwire_drift_statistic", signal="label", detector="chi_square_pvalue") < 0.05
+    # before the change, label windows like the reference raised nothing
+    assert not [a for a in label if a.window.end.timestamp() < change_time]
 
 
 def comparison_alerts(alerts) -> list[DriftAlert]:
