@@ -32,6 +32,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
 from driftwire.stream.broker import bus, free_port
+from driftwire.stream.join import OUTCOMES
 
 from .bench_service import START_UP, driftwire_process
 
@@ -39,8 +40,8 @@ FEATURES = 4
 RATE = 1000.0  # events per second of event time
 
 
-def produce(bootstrap: str, predictions: str, labels: str, n: int, partitions: int) -> tuple[int, int]:
-    """Produce the two topics; returns (predictions, labels that have a prediction)."""
+def produce(bootstrap: str, predictions: str, labels: str, n: int, partitions: int) -> tuple[int, int, int]:
+    """Produce the two topics; returns (predictions, labels that have a prediction, labels)."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for f in admin.create_topics([NewTopic(predictions, partitions), NewTopic(labels, partitions)]).values():
         f.result()
@@ -72,7 +73,7 @@ def produce(bootstrap: str, predictions: str, labels: str, n: int, partitions: i
             except BufferError:
                 producer.poll(0.05)
     assert producer.flush(300) == 0
-    return n, int(labelled.sum())
+    return n, int(labelled.sum()), len(records) - n
 
 
 def metric(port: int, name: str, **labels) -> float:
@@ -122,6 +123,24 @@ def steady_rate(proc, port: int, target: float, name: str, **labels) -> tuple[fl
     return (c1 - c0) / (t1 - t0), memory
 
 
+def accounted(outcomes: dict, pending: dict, side: str, prefix: str) -> int:
+    """Records of one side counted once: joined, expired, evicted, a duplicate, or waiting."""
+    return outcomes["joined"] + pending[side] + sum(c for o, c in outcomes.items() if o.startswith(prefix))
+
+
+def accounting(port: int, produced: dict, timeout: float = 30.0) -> tuple[dict, dict]:
+    """The join's outcome counters and waiting gauges once they account for every record (the
+    gauges follow the counters at the service's next report), or as they are at ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        outcomes = {o: int(metric(port, "driftwire_join_events_total", outcome=o)) for o in OUTCOMES}
+        pending = {s: int(metric(port, "driftwire_join_pending", side=s)) for s in produced}
+        if time.monotonic() > deadline or all(accounted(outcomes, pending, side, prefix) == count
+                                              for side, (count, prefix) in produced.items()):
+            return outcomes, pending
+        time.sleep(0.5)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bootstrap-servers")
@@ -133,7 +152,7 @@ def main(argv=None) -> int:
         tag = uuid.uuid4().hex[:8]
         predictions, labels = f"bench-predictions-{tag}", f"bench-labels-{tag}"
         print(f"producing {args.events:,} predictions and their labels on {bootstrap}")
-        n, joinable = produce(bootstrap, predictions, labels, args.events, args.partitions)
+        n, joinable, produced_labels = produce(bootstrap, predictions, labels, args.events, args.partitions)
         outputs = {k: f"{k}-{tag}" for k in ("features", "alerts", "dlq", "state", "references", "retrain")}
 
         port = free_port()
@@ -146,16 +165,20 @@ def main(argv=None) -> int:
         with driftwire_process(bootstrap, port, f"bench-join-{tag}", {"predictions": predictions, "labels": labels,
                                **outputs}, config) as proc:
             pairs, memory = steady_rate(proc, port, joinable, "driftwire_join_events_total", outcome="joined")
-            expired = {o: metric(port, "driftwire_join_events_total", outcome=o)
-                       for o in ("prediction_expired", "label_expired", "prediction_evicted", "label_evicted")}
-            pending = {s: metric(port, "driftwire_join_pending", side=s) for s in ("predictions", "labels")}
+            produced = {"predictions": (n, "prediction"), "labels": (produced_labels, "label")}
+            outcomes, pending = accounting(port, produced)
         half = next(rss for count, rss in memory if count >= joinable / 2)
         end = memory[-1][1]
         print()
         print(f"plain events (join off)   {plain:12,.0f} events/s")
         print(f"joined pairs              {pairs:12,.0f} pairs/s   ({pairs / plain:.2f}x the plain event rate; "
               f"each pair is a prediction and a label)")
-        print(f"joined {joinable:,} pairs; expired or evicted: {expired}; pending at the end: {pending}")
+        print(f"joined {outcomes['joined']:,} of the {joinable:,} predictions with a label; other outcomes: "
+              f"{ {o: c for o, c in outcomes.items() if o != 'joined'} }; waiting at the end: {pending}")
+        for side, (count, prefix) in produced.items():
+            counted = accounted(outcomes, pending, side, prefix)
+            check = "" if counted == count else "  MISMATCH"
+            print(f"{side:<26}{count:12,} produced, {counted:,} accounted for{check}")
         print(f"peak RSS of the join run: {half / 2**20:,.0f} MiB at half the pairs, {end / 2**20:,.0f} MiB at the end "
               f"(+{(end - half) / 2**20:,.1f} MiB over the second half)")
     return 0

@@ -60,3 +60,17 @@ def test_bench_windows_compares_the_window_bank_with_numpy_per_slide():
         assert closes == (6 if slide == 1 else 21) and min(numba, numpy_rate) > 0
         assert abs(ratio - numba / numpy_rate) <= 0.01 * ratio + 0.006
         assert re.search(rf"^(PASS|FAIL)\s+numba / numpy at slide {slide}:", out, re.MULTILINE), out
+
+
+def test_bench_join_reports_pairs_per_second_beside_the_plain_rate_and_accounts_for_every_record():
+    out = run("load_tests.bench_join", "--events", "150000")
+    plain = number(r"plain events \(join off\)\s+([\d,]+) events/s", out)
+    pairs = number(r"joined pairs\s+([\d,]+) pairs/s", out)
+    assert min(plain, pairs) > 0
+    assert abs(number(r"\(([\d.]+)x the plain event rate", out) - pairs / plain) <= 0.0051
+    joined = re.search(r"joined ([\d,]+) of the ([\d,]+) predictions with a label", out)
+    assert joined and joined.group(1) == joined.group(2), out
+    for side in ("predictions", "labels"):
+        line = re.search(rf"^{side}\s+([\d,]+) produced, ([\d,]+) accounted for$", out, re.MULTILINE)
+        assert line and line.group(1) == line.group(2), out
+    assert number(r"peak RSS of the join run: ([\d,]+) MiB at half", out) > 0
