@@ -52,6 +52,8 @@ import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
+import numpy as np
+
 #: what can become of an event in the join, the label of ``driftwire_join_events_total``
 OUTCOMES = (
     "joined", "duplicate_prediction", "duplicate_label", "prediction_expired", "label_expired",
@@ -111,6 +113,9 @@ class JoinStore:
             raise ValueError(f"max_pending must be at least 1, got {max_pending}")
         self.ttl = float(ttl)
         self.max_pending = int(max_pending)
+        #: whether the partition's predictions are taken (``join.enabled: auto`` leaves them out
+        #: until its labels partition has a record; the service sets it)
+        self.active = True
         #: latest event time of a prediction and of a label seen: the clocks of the TTL
         self.prediction_clock = -math.inf
         self.label_clock = -math.inf
@@ -128,6 +133,9 @@ class JoinStore:
         self._pairs: list[Pair] = []
         self._shared: list[Shared] = []
         self._counts: dict[str, int] = {}
+        #: per side (by id), a clock at or below its oldest entry's: no entry expires before the
+        #: horizon passes it, so most events skip looking
+        self._oldest: dict[int, float] = {}
 
     @property
     def pending_predictions(self) -> int:
@@ -173,6 +181,42 @@ class JoinStore:
             self._predictions[key] = (entry[0], (*entry[1], mine))
             for other in entry[1]:
                 self._shared.append(Shared(model, event_id, other, mine, True, NO_LABEL, False, message))
+
+    def add_predictions(self, models: list, event_ids: list, versions: list, predictions: list, scores: list,
+                        times: list, messages: list) -> None:
+        """:meth:`add_prediction` of each event in order. The runs of events whose key nothing in
+        the store holds, and no earlier event of the batch has, go in at once: they only wait,
+        so the store ends as it would one by one, and they are nearly all of a stream."""
+        keys = list(zip(models, event_ids))
+        held = (self._predictions.keys() & keys) | (self._labels.keys() & keys) | (self._joined.keys() & keys)
+        slow = []
+        if held or len(set(keys)) < len(keys):
+            seen = set()
+            for i, key in enumerate(keys):
+                if key in held or key in seen:
+                    slow.append(i)
+                seen.add(key)
+        start = 0
+        for i in (*slow, len(keys)):
+            if i > start:
+                self._wait(keys[start:i], versions[start:i], predictions[start:i], scores[start:i], times[start:i])
+            if i < len(keys):
+                self.add_prediction(models[i], event_ids[i], versions[i], predictions[i], scores[i], times[i],
+                                    messages[i])
+            start = i + 1
+
+    def _wait(self, keys, versions, predictions, scores, times) -> None:
+        """Predictions of new keys, in order, to wait for their labels."""
+        # each entry's clock is the clock after its own event (fmax: a NaN time leaves it)
+        clocks = np.fmax.accumulate(np.array([self.prediction_clock, *times]))[1:].tolist()
+        self._predictions.update(zip(keys, zip(clocks, zip(zip(versions, predictions, scores, times)))))
+        if clocks[-1] > self.prediction_clock:
+            self.prediction_clock = clocks[-1]
+            self._expire(self._labels, self.prediction_clock - self.ttl, "label_expired")
+            self._forget()
+        for _ in range(len(self._predictions) - self.max_pending):
+            _, entry = self._predictions.popitem(last=False)
+            self._count("prediction_evicted", len(entry[1]))
 
     def add_label(self, model: str, event_id: str, label, time: float, offset: int, message: int) -> None:
         if time > self.label_clock:
@@ -236,18 +280,23 @@ class JoinStore:
         self._expire(self._joined, min(self.prediction_clock, self.label_clock) - self.ttl, None)
 
     def _expire(self, side: OrderedDict, horizon: float, outcome: str | None) -> None:
+        if horizon <= self._oldest.get(id(side), -math.inf):
+            return
         while side:
             key = next(iter(side))
             entry = side[key]
             if entry[0] >= horizon:
+                self._oldest[id(side)] = entry[0]
                 return
             del side[key]
             if outcome is not None:
                 self._count(outcome, len(entry[1]) if outcome == "prediction_expired" else 1)
+        self._oldest[id(side)] = -math.inf
 
     # -- checkpoint ----------------------------------------------------------------------
     def get_state(self) -> dict:
         return {
+            "active": self.active,
             "clocks": [_json_time(self.prediction_clock), _json_time(self.label_clock)],
             "predictions": [[m, e, t, [list(p) for p in versions]]
                             for (m, e), (t, versions) in self._predictions.items()],
@@ -257,6 +306,8 @@ class JoinStore:
         }
 
     def set_state(self, state: dict) -> None:
+        self._oldest = {}
+        self.active = state.get("active", True)
         self.prediction_clock, self.label_clock = (-math.inf if t is None else t for t in state["clocks"])
         self._predictions = OrderedDict(((m, e), (t, tuple(map(tuple, versions))))
                                         for m, e, t, versions in state["predictions"])

@@ -40,6 +40,7 @@ class _JoinFields(msgspec.Struct):
 
 _LABEL = msgspec.json.Decoder(_PlainLabel)
 _JOIN = msgspec.json.Decoder(_JoinFields)
+_JOIN_BATCH = msgspec.json.Decoder(list[_JoinFields])
 
 
 def decode_label(value: bytes | None, max_bytes: int) -> dec.Label:
@@ -101,17 +102,36 @@ def join_predictions(store: JoinStore, values: list, indices: np.ndarray, invali
     """Put the valid predictions among ``values`` (message ``indices[k]``, event time
     ``times[indices[k]]``) of the models for which ``joins(model)`` is true into ``store``;
     ``invalid``: the k the router refused."""
-    for k, value in enumerate(values):
-        if k in invalid:
-            continue
-        try:
-            p = _JOIN.decode(value)
-        except (msgspec.DecodeError, UnicodeDecodeError):
-            # valid for the router, but in a form msgspec refuses (an integer beyond float64)
-            doc = dec.check_header(dec.parse_json(value), dec.PREDICTION)
-            p = _JoinFields(doc.event_id, doc.model, doc.prediction, doc.model_version, doc.score)
-        if not joins(p.model):
-            continue
-        index = int(indices[k])
-        store.add_prediction(p.model, p.event_id, p.model_version or "unknown", p.prediction, p.score,
-                             float(times[index]), index)
+    if invalid:
+        keep = [k for k in range(len(values)) if k not in invalid]
+        values, indices = [values[k] for k in keep], indices[keep]
+    if not values:
+        return
+    docs = _join_fields(values)
+    models = [p.model for p in docs]
+    wanted = {model: joins(model) for model in set(models)}
+    if not all(wanted.values()):
+        keep = [i for i, model in enumerate(models) if wanted[model]]
+        docs, models, indices = [docs[i] for i in keep], [models[i] for i in keep], indices[keep]
+    if docs:
+        store.add_predictions(models, [p.event_id for p in docs], [p.model_version or "unknown" for p in docs],
+                              [p.prediction for p in docs], [p.score for p in docs], times[indices].tolist(),
+                              indices.tolist())
+
+
+def _join_fields(values: list) -> list:
+    """The join's fields of each of a batch of valid predictions: in one call as a JSON array,
+    else one by one."""
+    try:
+        return _JOIN_BATCH.decode(b"[" + b",".join(values) + b"]")
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return [_join_fields_of(value) for value in values]
+
+
+def _join_fields_of(value: bytes) -> _JoinFields:
+    try:
+        return _JOIN.decode(value)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        # valid for the router, but in a form msgspec refuses (an integer beyond float64)
+        doc = dec.check_header(dec.parse_json(value), dec.PREDICTION)
+        return _JoinFields(doc.event_id, doc.model, doc.prediction, doc.model_version, doc.score)

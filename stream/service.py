@@ -305,12 +305,25 @@ class DriftService:
                          tp.topic, tp.partition, len(monitor.series), snap["offset"])
             elif committed.get(key, OFFSET_INVALID) >= 0:
                 router.next_offset = committed[key]
+            if monitor.join is not None and not (snap is not None and monitor.join.active):
+                monitor.join.active = self.config.join.enabled is True or self._labels_exist(tp.partition)
             self.monitors[key] = monitor
             self.routers[key] = router
         consumer.assign(partitions)
         self.health.assigned = bool(self.monitors)
         self.metrics.assigned_partitions.set(len(self.monitors))
         self.metrics.series_tracked.set(self.budget.used)
+
+    def _labels_exist(self, partition: int) -> bool:
+        """Whether the labels topic's partition ``partition`` holds a record (join.enabled auto)."""
+        try:
+            low, high = self._consumer.get_watermark_offsets(TopicPartition(self.settings.labels_topic, partition),
+                                                             timeout=5.0)
+        except KafkaException as exc:
+            log.warning("watermarks of %s[%d]: %s; its predictions join from its first label",
+                        self.settings.labels_topic, partition, exc)
+            return False
+        return high > low
 
     def _on_revoke(self, consumer, partitions) -> None:
         try:
@@ -405,7 +418,7 @@ class DriftService:
         errors = router.add_batch(values, indices, self._times)
         self._dead_letters(run, errors)
         store = router.monitor.join
-        if store is not None and router.kind == dec.PREDICTION:
+        if store is not None and store.active and router.kind == dec.PREDICTION:
             join_predictions(store, values, indices, {k for k, _ in errors}, self._times,
                              router.monitor.outcomes.joins)
 
@@ -432,6 +445,10 @@ class DriftService:
         router.next_offset = int(offsets.max()) + 1
         owner = self.monitors.get((self.settings.predictions_topic, key[1]))
         store = owner.join if owner is not None else None
+        if store is not None and not store.active:
+            store.active = True
+            log.info("labels arrived on %s[%d]: the predictions of %s[%d] join from offset %d on", key[0], key[1],
+                     owner.topic, owner.partition, self.routers[owner.topic, owner.partition].next_offset)
         joins = owner.outcomes.joins if store is not None else None
         errors = router.add_batch(list(map(Message.value, run)), indices, offsets[keep], self._times, store, joins)
         self._dead_letters(run, errors)

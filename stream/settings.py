@@ -299,11 +299,17 @@ class JoinConfig(BaseModel):
     """The label join (the ``join:`` section; see :mod:`driftwire.stream.join`): how long, in
     seconds of event time, a prediction waits for its label (and a label for its prediction),
     how many of each wait per input partition at most, and how far in event time one topic is
-    read ahead of the other while both have records to read."""
+    read ahead of the other while both have records to read.
+
+    ``enabled``: ``auto`` (the default) stores a partition's predictions for the join once its
+    partition of the labels topic has a record, at assignment or when the first label comes, so
+    a deployment without labels pays nothing for the join; ``true`` stores them from the first
+    one (labels of predictions read before the first label exists are joined too); ``false``
+    leaves the labels topic unread."""
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = True
+    enabled: bool | Literal["auto"] = "auto"
     ttl: float = Field(86_400.0, gt=0)
     max_pending: int = Field(200_000, ge=1)
     #: seconds of event time one topic's partition may run ahead of its twin while the twin

@@ -221,3 +221,51 @@ def test_a_model_with_labels_disabled_stays_out_of_the_join():
     assert router.counts == {"quiet": 1, "loud": 1}  # both consumed and counted
     assert [(p.model, p.event_id) for p in store.take_pairs()] == [("loud", "e1")]
     assert store.pending_labels == 0
+
+
+def run_batched(store: JoinStore, ops, seed: int) -> tuple[dict, list, list]:
+    """``ops`` with each run of predictions given to add_predictions in batches of random size."""
+    rng = random.Random(seed)
+    counts: dict[str, int] = {}
+    pairs, shared = [], []
+    k = 0
+    while k < len(ops):
+        if ops[k][1] == "l":
+            t, _, event_id, _ = ops[k]
+            store.add_label("m", event_id, 0, time=t, offset=k, message=k)
+            k += 1
+        else:
+            end = k
+            while end < len(ops) and end - k < rng.randint(1, 300) and ops[end][1] == "p":
+                end += 1
+            batch = ops[k:end]
+            store.add_predictions(["m"] * len(batch), [op[2] for op in batch], [op[3] for op in batch],
+                                  [1] * len(batch), [None] * len(batch), [op[0] for op in batch],
+                                  list(range(k, end)))
+            k = end
+        for outcome, n in store.take_counts().items():
+            counts[outcome] = counts.get(outcome, 0) + n
+        pairs += store.take_pairs()
+        shared += store.take_shared()
+    return counts, pairs, shared
+
+
+@pytest.mark.parametrize("ttl,cap", [(1e9, 10**9), (20.0, 10**9), (1e9, 50), (15.0, 40)])
+def test_predictions_added_in_batches_end_as_added_one_by_one(ttl, cap):
+    ops = disordered_stream(3000, seed=11)
+    ops.sort(key=lambda op: op[1] == "l" and op[0] < 1500)  # long runs of predictions, and labels first
+    one = JoinStore(ttl=ttl, max_pending=cap)
+    counts, pairs, shared = {}, [], []
+    for k, (t, side, event_id, version) in enumerate(ops):
+        if side == "p":
+            one.add_prediction("m", event_id, version, 1, None, time=t, message=k)
+        else:
+            one.add_label("m", event_id, 0, time=t, offset=k, message=k)
+        for outcome, n in one.take_counts().items():
+            counts[outcome] = counts.get(outcome, 0) + n
+        pairs += one.take_pairs()
+        shared += one.take_shared()
+    batched = JoinStore(ttl=ttl, max_pending=cap)
+    assert run_batched(batched, ops, seed=3) == (counts, pairs, shared)
+    assert batched.get_state() == one.get_state()
+    assert counts.get("joined", 0) > 1000

@@ -130,7 +130,7 @@ def test_predictions_waiting_for_labels_survive_a_restart(settings):
     records = classifier_stream(6000, [(0, 0.10)], seed=5)
     predictions = [r for r in records if r[1] == "predictions"]
     labels = [r for r in records if r[1] == "labels"]
-    config = fast_config()
+    config = fast_config(join={"enabled": True})  # hold predictions before any label exists
     ensure_topics(settings, config)
     produce(settings, predictions)
     with running(DriftService(settings, config)) as service:
@@ -175,6 +175,40 @@ def test_a_shift_of_the_class_balance_raises_label_drift_within_two_windows(sett
     assert total(samples, "driftwire_drift_statistic", signal="label", detector="chi_square_pvalue") < 0.05
     # before the change, label windows like the reference raised nothing
     assert not [a for a in label if a.window.end.timestamp() < change_time]
+
+
+def test_predictions_are_held_for_the_join_once_their_labels_partition_has_a_record(settings):
+    """join.enabled auto: with no label on the bus, nothing waits; once labels come, the
+    predictions after them join."""
+    records = classifier_stream(4000, [(0, 0.10)], seed=10)
+    before = [r for r in records if r[1] == "predictions" and int(r[2][1:]) < 2000]
+    labels = [r for r in records if r[1] == "labels" and int(r[2][1:]) >= 2000]
+    after = [r for r in records if r[1] == "predictions" and int(r[2][1:]) >= 2000]
+    config = fast_config()
+    ensure_topics(settings, config)
+    produce(settings, before)
+    with running(DriftService(settings, config)) as service:
+        port = service.metrics_port
+
+        def consumed(topic, n):
+            return lambda: total(metric_samples(port), "driftwire_events_total", topic=topic) >= n
+
+        wait_until(consumed(settings.predictions_topic, 2000), 120, what="the first predictions consumed")
+        samples = metric_samples(port)
+        assert total(samples, "driftwire_join_pending", side="predictions") == 0
+        assert total(samples, "driftwire_join_events_total") == 0
+        produce(settings, labels)
+        wait_until(consumed(settings.labels_topic, 2000), 60, what="the labels consumed")
+        wait_until(lambda: total(metric_samples(port), "driftwire_join_pending", side="labels") == 2000, 30,
+                   what="the labels waiting")
+        produce(settings, after)
+        wait_until(lambda: total(metric_samples(port), "driftwire_join_events_total", outcome="joined") >= 2000,
+                   60, what="the later predictions joined")
+        wait_until(lambda: total(metric_samples(port), "driftwire_join_pending", side="labels") == 0, 30,
+                   what="no label left waiting")
+        samples = metric_samples(port)
+    assert total(samples, "driftwire_join_events_total") == 2000
+    assert total(samples, "driftwire_join_pending", side="predictions") == 0
 
 
 def comparison_alerts(alerts) -> list[DriftAlert]:
