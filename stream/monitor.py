@@ -164,6 +164,8 @@ class PartitionMonitor:
         self._window_only = 0
         #: label window series turned off by the config
         self._labels_off: set[tuple[str, str]] = set()
+        #: versions seen per model
+        self._versions: dict[str, set[str]] = {}
         #: (model, version, signal) already reported as a field the reference does not have
         self.new_fields: set[tuple[str, str, str]] = set()
         #: per (model, version, signal): the value types it is expected to have, and the type
@@ -205,6 +207,17 @@ class PartitionMonitor:
         if not self.budget.take():
             return CAPPED
         return self._add_series(Series(model, version, ERROR_SIGNAL, config, joined=True))
+
+    def note_version(self, model: str, version: str) -> None:
+        """Events of ``model`` came with ``version``. A second version of a model starts the join
+        if it waits for labels (``join.enabled: auto``): versions that predict the same events are
+        compared on them with or without labels."""
+        versions = self._versions.setdefault(model, set())
+        versions.add(version)
+        if len(versions) > 1 and self.join is not None and not self.join.active:
+            self.join.active = True
+            log.info("%s[%d]: model %s has versions %s: its predictions join from now on to compare them",
+                     self.topic, self.partition, model, sorted(versions))
 
     def enable_join(self, ttl: float, max_pending: int) -> None:
         self.join = JoinStore(ttl, max_pending)

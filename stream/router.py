@@ -273,6 +273,7 @@ class Router:
         if len(self._shapes) >= MAX_SHAPES:
             self.forget_shapes()
         model, version, names, types = key
+        self.monitor.note_version(model, version)
         shape = self._shapes[key] = _Shape(self.monitor, model, version, names + _OUTPUTS, types, len(names))
         return shape
 

@@ -302,8 +302,9 @@ class JoinConfig(BaseModel):
     read ahead of the other while both have records to read.
 
     ``enabled``: ``auto`` (the default) stores a partition's predictions for the join once its
-    partition of the labels topic has a record, at assignment or when the first label comes, so
-    a deployment without labels pays nothing for the join; ``true`` stores them from the first
+    partition of the labels topic has a record, at assignment or when the first label comes, or
+    once a second version of a model shows (versions are compared on shared events), so a
+    deployment without labels or releases pays nothing for the join; ``true`` stores them from the first
     one (labels of predictions read before the first label exists are joined too); ``false``
     leaves the labels topic unread."""
 

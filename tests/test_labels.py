@@ -211,6 +211,22 @@ def test_predictions_are_held_for_the_join_once_their_labels_partition_has_a_rec
     assert total(samples, "driftwire_join_pending", side="predictions") == 0
 
 
+def test_a_shadow_version_without_labels_is_compared_on_agreement(settings):
+    """join.enabled auto with no labels on the bus: the second version starts the join, and a
+    shadow that agrees with its champion far less than comparison.min_agreement is rolled back."""
+    records = [r for r in classifier_stream(9000, [(0, 0.10)], seed=12, challenger=(0.15, 0.0))
+               if r[1] == "predictions"]
+    alerts, _, samples = run_stream(settings, records, comparison={"min_agreement": 0.95, "every": 1000})
+    compared = comparison_alerts(alerts)
+    assert compared, f"no comparison alert among {[(a.kind, a.signal, a.detector) for a in alerts]}"
+    for alert in compared:
+        details = ModelComparison.model_validate(alert.details)
+        assert (details.recommendation, details.basis, details.labelled_events) == ("rollback", "agreement", 0)
+        assert details.agreement == pytest.approx(0.85, abs=0.04) and details.agreement_high < 0.95
+    assert total(samples, "driftwire_version_agreement", challenger="v2") == pytest.approx(0.85, abs=0.04)
+    assert total(samples, "driftwire_join_events_total", outcome="joined") == 0
+
+
 def comparison_alerts(alerts) -> list[DriftAlert]:
     return [a for a in alerts if a.detector == "model_comparison"]
 
