@@ -58,8 +58,9 @@ class DriftAlert(BaseModel):
     alert_id: NonEmptyStr = Field(
         default_factory=lambda: str(uuid.uuid4()),
         description=(
-            "Identifier of this alert. driftwire derives it (UUID5) from the triggering record and the "
-            "detector, so an alert republished after a restart keeps its id: deduplicate on it."
+            "Identifier of this alert. driftwire derives it (UUID5) from the triggering record, the model "
+            "version, the signal and the detector, so an alert republished after a restart keeps its id: "
+            "deduplicate on it."
         ),
     )
     model: NonEmptyStr = Field(description="Name of the model whose signal changed.")

@@ -50,7 +50,8 @@ from driftwire.detectors.performance import (
 from driftwire.detectors.statistics import js_distance, ks_2samp
 
 from .join import Pair, Shared
-from .outcomes import CLASSIFICATION, OutcomeTracker, class_name, is_number
+from .outcomes import CLASSIFICATION, OutcomeTracker, class_name, error, is_number
+from .publish import finite_or_none
 from .settings import DetectionConfig, ResolvedComparisonConfig
 
 
@@ -101,7 +102,7 @@ class _Contest:
 
     def get_state(self) -> dict:
         state = {k: getattr(self, k) for k in _STATE_FIELDS}
-        state["start"], state["end"] = _json_time(self.start), _json_time(self.end)
+        state["start"], state["end"] = finite_or_none(self.start), finite_or_none(self.end)
         return state
 
     @classmethod
@@ -114,10 +115,6 @@ class _Contest:
 
 _STATE_FIELDS = ("task", "shared", "same", "paired", "both_right", "champion_only", "challenger_only", "sum_d",
                  "sum_sq_d", "paired_errors", "own", "number", "since", "published")
-
-
-def _json_time(t: float) -> float | None:
-    return t if math.isfinite(t) else None
 
 
 class ComparisonTracker:
@@ -189,13 +186,13 @@ class ComparisonTracker:
             self._tick(contest, record.model, champion, challenger, theirs[3], record.message, due)
 
     def _labelled(self, found: list, pair: Pair, due: list) -> None:
-        error = _error(found[0][0].task, pair.prediction, pair.label)
+        e = error(found[0][0].task, pair.prediction, pair.label)
         for contest, champion, challenger, role in found:
-            if not math.isnan(error):
+            if not math.isnan(e):
                 own = contest.own[role]
                 own[0] += 1
-                own[1] += (1.0 - error) if contest.task == CLASSIFICATION else error
-                own[2] += error * error
+                own[1] += (1.0 - e) if contest.task == CLASSIFICATION else e
+                own[2] += e * e
             if contest.shared:
                 continue  # shadow traffic: the shared records count
             self._remember(contest, role, pair.prediction, pair.model)
@@ -203,8 +200,8 @@ class ComparisonTracker:
                 self._tick(contest, pair.model, champion, challenger, pair.time, pair.message, due)
 
     def _paired(self, contest: _Contest, champion_prediction, challenger_prediction, label) -> None:
-        a = _error(contest.task, champion_prediction, label)
-        b = _error(contest.task, challenger_prediction, label)
+        a = error(contest.task, champion_prediction, label)
+        b = error(contest.task, challenger_prediction, label)
         if math.isnan(a) or math.isnan(b):
             return
         contest.paired += 1
@@ -246,7 +243,8 @@ class ComparisonTracker:
                    "evaluation": contest.number,
                    "metric": "accuracy" if contest.task == CLASSIFICATION else "mae"}
         rate, low, high = self._agreement(contest, cfg)
-        details.update(agreement=_finite(rate), agreement_low=_finite(low), agreement_high=_finite(high))
+        details.update(agreement=finite_or_none(rate), agreement_low=finite_or_none(low),
+                       agreement_high=finite_or_none(high))
         details["distance"] = _distance(contest)
         basis, n, values, diff = _advantage(contest, cfg.confidence)
         recommendation = recommend(diff, rate, cfg.min_labels, n, cfg.tolerance)
@@ -255,9 +253,9 @@ class ComparisonTracker:
             if cfg.min_agreement is not None and math.isfinite(high) and high < cfg.min_agreement:
                 basis, recommendation = "agreement", ROLLBACK
         details.update(recommendation=recommendation, basis=basis, labelled_events=n,
-                       champion_value=_finite(values[0]), challenger_value=_finite(values[1]),
-                       advantage=_finite(diff["difference"]), low=_finite(diff["low"]),
-                       high=_finite(diff["high"]), pvalue=_finite(diff["pvalue"]))
+                       champion_value=finite_or_none(values[0]), challenger_value=finite_or_none(values[1]),
+                       advantage=finite_or_none(diff["difference"]), low=finite_or_none(diff["low"]),
+                       high=finite_or_none(diff["high"]), pvalue=finite_or_none(diff["pvalue"]))
         changed = recommendation != contest.published
         evaluation = Evaluation(model, champion, challenger, contest.start, contest.end, contest.since, message,
                                 recommendation, details, changed)
@@ -280,15 +278,6 @@ class ComparisonTracker:
     def set_state(self, state: dict) -> None:
         self.champions = dict(state["champions"])
         self._contests = {(m, v): _Contest.from_state(c) for m, v, c in state["contests"]}
-
-
-def _error(task: str, prediction, label) -> float:
-    """0/1 misclassification or absolute error; NaN when a regression's values are not numbers."""
-    if task == CLASSIFICATION:
-        return float(class_name(prediction) != class_name(label))
-    if is_number(prediction) and is_number(label):
-        return abs(float(prediction) - float(label))
-    return math.nan
 
 
 def _advantage(contest: _Contest, confidence: float) -> tuple[str, int, tuple[float, float], dict]:
@@ -335,7 +324,3 @@ def _distance(contest: _Contest) -> dict | None:
     d, p = ks_2samp(u, None, v, None)
     return {"statistic": "ks", "value": d, "pvalue": p, "champion_events": int(u.size),
             "challenger_events": int(v.size)}
-
-
-def _finite(x: float) -> float | None:
-    return x if math.isfinite(x) else None

@@ -54,6 +54,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .publish import finite_or_none
+
 #: what can become of an event in the join, the label of ``driftwire_join_events_total``
 OUTCOMES = (
     "joined", "duplicate_prediction", "duplicate_label", "prediction_expired", "label_expired",
@@ -297,7 +299,7 @@ class JoinStore:
     def get_state(self) -> dict:
         return {
             "active": self.active,
-            "clocks": [_json_time(self.prediction_clock), _json_time(self.label_clock)],
+            "clocks": [finite_or_none(self.prediction_clock), finite_or_none(self.label_clock)],
             "predictions": [[m, e, t, [list(p) for p in versions]]
                             for (m, e), (t, versions) in self._predictions.items()],
             "labels": [[m, e, t, label, offset] for (m, e), (t, label, offset) in self._labels.items()],
@@ -320,7 +322,3 @@ def _prediction(saved) -> tuple:
     """A joined version as a checkpoint holds it; checkpoints before versions kept their
     predictions hold only its name."""
     return (saved, None, None, None) if isinstance(saved, str) else tuple(saved)
-
-
-def _json_time(t: float) -> float | None:
-    return t if math.isfinite(t) else None

@@ -29,6 +29,7 @@ from driftwire.detectors.performance import (
 )
 
 from .join import Pair
+from .publish import finite_or_none
 from .rules import Finding
 from .settings import DetectionConfig, ResolvedLabelsConfig
 
@@ -61,6 +62,16 @@ def infer_task(*values) -> str:
     return CLASSIFICATION
 
 
+def error(task: str, prediction, label) -> float:
+    """A prediction's error: 0/1 misclassification, or the absolute error of a regression; NaN
+    when a regression's prediction or label is not a number."""
+    if task == CLASSIFICATION:
+        return float(class_name(prediction) != class_name(label))
+    if is_number(prediction) and is_number(label):
+        return abs(float(prediction) - float(label))
+    return math.nan
+
+
 @dataclass
 class PerformanceClose:
     """A closed performance window of one model version; fields named as a window close's,
@@ -91,7 +102,7 @@ class _VersionWindow:
 
     def get_state(self) -> dict:
         return {"task": self.task, "window": self.window.get_state(), "number": self.number,
-                "baseline": self.baseline, "start": _json_float(self.start), "end": _json_float(self.end),
+                "baseline": self.baseline, "start": finite_or_none(self.start), "end": finite_or_none(self.end),
                 "last_offset": self.last_offset}
 
     @classmethod
@@ -103,10 +114,6 @@ class _VersionWindow:
         self.start = math.inf if state["start"] is None else state["start"]
         self.end = -math.inf if state["end"] is None else state["end"]
         return self
-
-
-def _json_float(x: float) -> float | None:
-    return x if math.isfinite(x) else None
 
 
 class OutcomeTracker:
@@ -142,15 +149,8 @@ class OutcomeTracker:
     def errors(self, pairs: list[Pair]) -> np.ndarray:
         """The error of each pair: 0/1 misclassification or absolute error; NaN when the pair
         cannot be scored (a regression with a string or boolean)."""
-        out = np.empty(len(pairs))
-        for i, pair in enumerate(pairs):
-            if self.task(pair.model, pair.prediction, pair.label) == CLASSIFICATION:
-                out[i] = float(class_name(pair.prediction) != class_name(pair.label))
-            elif is_number(pair.prediction) and is_number(pair.label):
-                out[i] = abs(float(pair.prediction) - float(pair.label))
-            else:
-                out[i] = math.nan
-        return out
+        return np.array([error(self.task(p.model, p.prediction, p.label), p.prediction, p.label) for p in pairs],
+                        dtype=np.float64)
 
     def observe(self, pairs: list[Pair]) -> list[PerformanceClose]:
         """Add pairs (in order) to their versions' windows; return the windows that closed."""

@@ -157,8 +157,8 @@ def build_alert(*, series, spec, detection, event_id: str, msg, reference, event
         kind=series.kind,
         detector=spec.name,
         severity=detection.severity,
-        statistic=_finite_or_none(detection.statistic),
-        threshold=_finite_or_none(detection.threshold),
+        statistic=finite_or_none(detection.statistic),
+        threshold=finite_or_none(detection.threshold),
         event_time=utc(event_time),
         detected_at=utc(time.time()),
         window=None,
@@ -173,7 +173,8 @@ def build_alert(*, series, spec, detection, event_id: str, msg, reference, event
     )
 
 
-def _finite_or_none(v):
+def finite_or_none(v) -> float | None:
+    """``v`` as a JSON number: None for None, NaN and the infinities."""
     return None if v is None or not math.isfinite(v) else float(v)
 
 
@@ -188,8 +189,8 @@ def build_window_alert(*, model: str, version: str, signal: str, finding, close,
         kind=finding.kind,
         detector=finding.statistic,
         severity=finding.severity,
-        statistic=_finite_or_none(finding.value),
-        threshold=_finite_or_none(finding.threshold),
+        statistic=finite_or_none(finding.value),
+        threshold=finite_or_none(finding.threshold),
         event_time=utc(close.end),
         detected_at=utc(time.time()),
         window=AlertWindow(start=utc(close.start), end=utc(close.end), count=close.events),

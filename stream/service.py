@@ -262,11 +262,7 @@ class DriftService:
         if high < 0:
             asked, marks = self._asked_marks.get((topic, partition), (-math.inf, None))
             if time.monotonic() - asked >= 1.0:
-                try:
-                    marks = self._consumer.get_watermark_offsets(tp, timeout=1.0)
-                except KafkaException as exc:
-                    log.warning("watermarks of %s[%d]: %s", topic, partition, exc)
-                    marks = None
+                marks = self._watermarks(tp, timeout=1.0)
                 self._asked_marks[(topic, partition)] = (time.monotonic(), marks)
             if marks is None:
                 return False
@@ -314,16 +310,18 @@ class DriftService:
         self.metrics.assigned_partitions.set(len(self.monitors))
         self.metrics.series_tracked.set(self.budget.used)
 
+    def _watermarks(self, tp: TopicPartition, timeout: float) -> tuple[int, int] | None:
+        """(low, high) watermarks of a partition, asked the broker; None when it cannot say."""
+        try:
+            return self._consumer.get_watermark_offsets(tp, timeout=timeout)
+        except KafkaException as exc:
+            log.warning("watermarks of %s[%d]: %s", tp.topic, tp.partition, exc)
+            return None
+
     def _labels_exist(self, partition: int) -> bool:
         """Whether the labels topic's partition ``partition`` holds a record (join.enabled auto)."""
-        try:
-            low, high = self._consumer.get_watermark_offsets(TopicPartition(self.settings.labels_topic, partition),
-                                                             timeout=5.0)
-        except KafkaException as exc:
-            log.warning("watermarks of %s[%d]: %s; its predictions join from its first label",
-                        self.settings.labels_topic, partition, exc)
-            return False
-        return high > low
+        marks = self._watermarks(TopicPartition(self.settings.labels_topic, partition), timeout=5.0)
+        return marks is not None and marks[1] > marks[0]
 
     def _on_revoke(self, consumer, partitions) -> None:
         try:

@@ -134,7 +134,7 @@ def disordered_stream(n_events: int, seed: int):
     return ops
 
 
-def run(store: JoinStore, ops, counts: dict, pairs: list, start: int = 0) -> None:
+def run(store: JoinStore, ops, counts: dict, pairs: list, start: int = 0, shared: list | None = None) -> None:
     for k, (t, side, event_id, version) in enumerate(ops, start):
         if side == "p":
             store.add_prediction("m", event_id, version, 1, None, time=t, message=k)
@@ -143,6 +143,8 @@ def run(store: JoinStore, ops, counts: dict, pairs: list, start: int = 0) -> Non
         for outcome, n in store.take_counts().items():
             counts[outcome] = counts.get(outcome, 0) + n
         pairs += store.take_pairs()
+        if shared is not None:
+            shared += store.take_shared()
 
 
 @pytest.mark.parametrize("ttl,cap", [(1e9, 10**9), (20.0, 10**9), (1e9, 50), (15.0, 40)])
@@ -256,15 +258,7 @@ def test_predictions_added_in_batches_end_as_added_one_by_one(ttl, cap):
     ops.sort(key=lambda op: op[1] == "l" and op[0] < 1500)  # long runs of predictions, and labels first
     one = JoinStore(ttl=ttl, max_pending=cap)
     counts, pairs, shared = {}, [], []
-    for k, (t, side, event_id, version) in enumerate(ops):
-        if side == "p":
-            one.add_prediction("m", event_id, version, 1, None, time=t, message=k)
-        else:
-            one.add_label("m", event_id, 0, time=t, offset=k, message=k)
-        for outcome, n in one.take_counts().items():
-            counts[outcome] = counts.get(outcome, 0) + n
-        pairs += one.take_pairs()
-        shared += one.take_shared()
+    run(one, ops, counts, pairs, shared=shared)
     batched = JoinStore(ttl=ttl, max_pending=cap)
     assert run_batched(batched, ops, seed=3) == (counts, pairs, shared)
     assert batched.get_state() == one.get_state()
