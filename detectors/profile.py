@@ -89,15 +89,21 @@ def quantile_edges_weighted(items: np.ndarray, weights: np.ndarray, bins: int) -
     the sample with each item repeated by its weight: the same edges for unit weights."""
     if items.size == 0 or bins < 2:
         return np.empty(0)
+    edges = np.unique(weighted_quantiles(items, weights, np.arange(1, bins) / bins))
+    return edges[edges > items[0]]
+
+
+def weighted_quantiles(items: np.ndarray, weights: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """numpy's default (interpolated) quantiles ``q`` of a weighted sample, read as the sample
+    with each item repeated by its weight."""
     cum = np.cumsum(weights)
-    position = (cum[-1] - 1.0) * np.arange(1, bins) / bins
+    position = (cum[-1] - 1.0) * q
     below = np.floor(position)
 
     def item(rank):  # the item at 0-based rank ``rank`` of the repeated sample
         return items[np.minimum(np.searchsorted(cum, rank, side="right"), items.size - 1)]
 
-    edges = np.unique(item(below) + (position - below) * (item(below + 1) - item(below)))
-    return edges[edges > items[0]]
+    return item(below) + (position - below) * (item(below + 1) - item(below))
 
 
 def _numeric(count, rows, lo, hi, mean, std, edges, counts, sketch) -> dict:

@@ -4,13 +4,16 @@ Series (one signal of one model version) are grouped by the stream they come fro
 (one model version): a group's events advance its window clock, and every series of the group
 closes its window at the same event. Per series, the open window keeps
 
-- the counts per bin of the reference's bins (numeric) or per category code (categorical),
-- a KLL quantile sketch of the values (numeric; :mod:`driftwire.detectors.kll`),
-- count, mean and M2 (Welford), min and max, and how many values fall outside the reference's
-  range,
+- numeric: the counts per fine bin of the reference (:mod:`driftwire.detectors.binning`: its
+  quantiles at 1/256 steps with its profile's edges, range and a constant-time lookup), the
+  window's sketch, from which its histogram over the profile's bins, its out-of-range counts,
+  KS and Wasserstein distance to the reference follow; count, sum and sum of squares (about
+  the first value), min and max, and the summed distance of the values beyond the reference's
+  range on either side;
+- categorical: the counts per category code;
 
-all updated for a whole batch in one numba call. Values missing from an event (absent, null, of
-another type) are the group's events minus the series' values.
+all updated for a whole batch in one numba call, at a constant cost per value. Values missing
+from an event (absent, null, of another type) are the group's events minus the series' values.
 
 Windows are tumbling (``slide=1``) or sliding: ``slide`` sub-windows, merged when the newest
 closes, so a window of ``size`` events is evaluated every ``size / slide`` events. The clock is
@@ -21,10 +24,11 @@ window is counted as late and left out. A group that starts without a reference 
 its first ``reference_size`` events (:func:`driftwire.detectors.profile.numeric_profile_from_sketch`).
 
 At each close, :meth:`WindowBank.update` returns a :class:`WindowClose` with, per series, the
-statistics of :mod:`driftwire.detectors.statistics` against the reference: PSI, Jensen-Shannon
-distance, KL divergence, Hellinger distance (bins), Kolmogorov-Smirnov statistic and p-value,
-Wasserstein-1 raw and in reference standard deviations (sketches), chi-square (categories), and
-the data-quality rates. Deciding what is drift is the caller's (thresholds differ per signal).
+statistics against the reference: PSI, Jensen-Shannon distance, KL divergence, Hellinger
+distance (profile bins, :mod:`driftwire.detectors.statistics`), Kolmogorov-Smirnov statistic
+and p-value, Wasserstein-1 raw and in reference standard deviations (fine bins, within the
+bounds :mod:`driftwire.detectors.binning` states), chi-square (categories), and the data-quality
+rates. Deciding what is drift is the caller's (thresholds differ per signal).
 
 >>> import numpy as np
 >>> from driftwire.detectors.window import WindowBank, WindowSpec
@@ -36,7 +40,7 @@ the data-quality rates. Deciding what is drift is the caller's (thresholds diffe
 >>> events = np.arange(x.size)
 >>> closes = bank.update(np.zeros(x.size, np.int64), events * 0.01, events, np.full(x.size, s), x, events)
 >>> [round(c.series[s]["ks"], 2) for c in closes]
-[0.05, 0.43]
+[0.05, 0.42]
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ from dataclasses import dataclass, field
 import numba as nb
 import numpy as np
 
-from . import kll, statistics
+from . import binning, kll, statistics
 from .profile import (
     DEFAULT_BINS,
     DEFAULT_TOP_K,
@@ -64,17 +68,22 @@ LEARN_CATEGORIES = 1024
 
 # group state: int64 columns
 _G_PHASE, _G_REF_TARGET, _G_REF_EVENTS, _G_SEQ, _G_STARTED, _G_CUR, _G_CLOSED, _G_FIRST = range(8)
-_G_LATE, _G_RING, _G_BASE, _G_LATENESS, _G_TIME = range(8, 13)
-_G_WIDTH = 13
+_G_LATE, _G_RING, _G_BASE, _G_LATENESS, _G_TIME, _G_CUR_R = range(8, 14)
+_G_WIDTH = 14
 # ring of sub-windows of a group: int64 columns, float64 columns
 _R_NUM, _R_EVENTS, _R_LAST_OFFSET = range(3)
 _R_FIRST_T, _R_LAST_T = range(2)
-# series moments per instance: count, mean, M2, min, max, below the reference's min, above its max
-_M_N, _M_MEAN, _M_M2, _M_MIN, _M_MAX, _M_BELOW, _M_ABOVE = range(7)
-_M_WIDTH = 7
+# moments of a numeric series per instance: sum and sum of squares about the series' first
+# value, min and max (the count is the sum of the instance's bin counts)
+_M_SUM, _M_SUM2, _M_MIN, _M_MAX = range(4)
+_M_WIDTH = 4
+#: the layout of :func:`get_state`; a state of another layout is refused
+STATE_FORMAT = 2
 
 # why the update kernel stopped
 _DONE, _REFERENCE_DONE, _CLOSE = 0, 1, 2
+# an event's place when it is in no window: its group learns a reference, or it came late
+_LEARN, _SKIP = -1, -2
 
 
 @dataclass(frozen=True)
@@ -129,32 +138,10 @@ class WindowClose:
     series: dict[int, dict] = field(default_factory=dict)
 
 
-@nb.njit(cache=True)
-def _bin(edges, n_edges, x):
-    """Bin of x: the number of edges <= x (binary search)."""
-    lo, hi = 0, n_edges
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if edges[mid] <= x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-@nb.njit(cache=True)
-def _moments(m, x, ref_min, ref_max):
-    n = m[_M_N] + 1.0
-    delta = x - m[_M_MEAN]
-    m[_M_MEAN] += delta / n
-    m[_M_M2] += delta * (x - m[_M_MEAN])
-    m[_M_N] = n
-    m[_M_MIN] = min(m[_M_MIN], x)
-    m[_M_MAX] = max(m[_M_MAX], x)
-    if x < ref_min:
-        m[_M_BELOW] += 1.0
-    elif x > ref_max:
-        m[_M_ABOVE] += 1.0
+def _mean_m2(n: float, shift: float, total: float, squares: float) -> tuple[float, float]:
+    """Mean and sum of squared deviations of ``n`` values with this sum and sum of squares
+    about ``shift``."""
+    return shift + total / n, max(squares - total * total / n, 0.0)
 
 
 @nb.njit(cache=True)
@@ -165,14 +152,13 @@ def _empty_moments(m):
 
 
 @nb.njit(cache=True)
-def _clear_instance(inst, hist, mom, rows, k, seed):
-    hist[inst, :] = 0.0
+def _clear_instance(inst, hist, mom):
+    hist[inst] = 0.0
     _empty_moments(mom[inst])
-    kll.reset(rows[inst], k, seed + inst)
 
 
 @nb.njit(cache=True)
-def _open(g, w, gint, ring_i, ring_f, gser_off, gser, inst_base, hist, mom, rows, k, seed):
+def _open(g, w, gint, ring_i, ring_f, gser_off, gser, inst_base, hist, mom):
     """Sub-windows after the group's newest up to ``w`` start empty."""
     size = gint[g, _G_RING]
     first = w - size + 1
@@ -187,89 +173,180 @@ def _open(g, w, gint, ring_i, ring_f, gser_off, gser, inst_base, hist, mom, rows
         ring_f[slot, _R_FIRST_T] = np.inf
         ring_f[slot, _R_LAST_T] = -np.inf
         for j in range(gser_off[g], gser_off[g + 1]):
-            _clear_instance(inst_base[gser[j]] + r, hist, mom, rows, k, seed)
+            _clear_instance(inst_base[gser[j]] + r, hist, mom)
     gint[g, _G_CUR] = w
+    gint[g, _G_CUR_R] = w % size
 
 
 
 @nb.njit(cache=True)
-def _update(start, v_start, groups, times, offsets, messages, v_series, v_values, v_messages,
-            gint, gsub, ring_i, ring_f, gser_off, gser, inst_base, kind, edges, n_edges, ref_range,
-            hist, mom, rows, k, ref_slot, ref_rows, ref_mom, ref_cat, ref_k, seed, out):
-    """Feed events ``start..`` and their values (from ``v_start``) to their groups' windows.
-
-    Event i is of group ``groups[i]``, at ``times[i]``, record ``offsets[i]``, message
-    ``messages[i]``; value j belongs to the event with message ``v_messages[j]`` (both in message
-    order). Stops where Python is needed: after the event that completes a group's reference,
-    before an event whose window needs an earlier one closed. ``out`` gets [reason, next event,
-    next value, group]."""
-    j = v_start
-    nv = v_series.shape[0]
-    hist_width = hist.shape[1]
+def _assign(start, groups, times, offsets, messages, gint, gsub, ring_i, ring_f, gser_off, gser, inst_base, hist,
+            mom, slots):
+    """The ring position of each event from ``start`` in its group's windows into ``slots`` at
+    its message (_LEARN while its group learns a reference, _SKIP when late), up to where Python is needed:
+    after the event that completes a group's reference or a count clock's sub-window, before an
+    event whose window needs an earlier one closed. Returns (reason, first event not assigned,
+    group)."""
     for i in range(start, groups.shape[0]):
         g = groups[i]
-        msg = messages[i]
-        while j < nv and v_messages[j] < msg:
-            j += 1
         if gint[g, _G_PHASE] == 0:
-            while j < nv and v_messages[j] == msg:
-                s = v_series[j]
-                r = ref_slot[s]
-                if r >= 0 and kind[s] == NUMERIC:
-                    kll.update(ref_rows[r], ref_k, v_values[j])
-                    _moments(ref_mom[r], v_values[j], -np.inf, np.inf)
-                elif r >= 0:
-                    ref_cat[r, min(np.int64(v_values[j]), ref_cat.shape[1] - 1)] += 1.0
-                    ref_mom[r, _M_N] += 1.0
-                j += 1
+            slots[messages[i]] = _LEARN
             gint[g, _G_REF_EVENTS] += 1
             if gint[g, _G_REF_EVENTS] >= gint[g, _G_REF_TARGET]:
-                out[0], out[1], out[2], out[3] = _REFERENCE_DONE, i + 1, j, g
-                return
+                return _REFERENCE_DONE, i + 1, g
             continue
+        sub = gsub[g]
         if gint[g, _G_TIME]:
-            w = np.int64(math.floor(times[i] / gsub[g]))
+            w = np.int64(math.floor(times[i] / sub))
         else:
-            w = gint[g, _G_SEQ] // np.int64(gsub[g])
+            # a count clock moves to its next sub-window only after a stop: divide only then
+            w = gint[g, _G_CUR]
+            if not gint[g, _G_STARTED] or gint[g, _G_SEQ] >= (w + 1) * np.int64(sub):
+                w = gint[g, _G_SEQ] // np.int64(sub)
         if not gint[g, _G_STARTED]:
-            _open(g, w, gint, ring_i, ring_f, gser_off, gser, inst_base, hist, mom, rows, k, seed)
+            _open(g, w, gint, ring_i, ring_f, gser_off, gser, inst_base, hist, mom)
             gint[g, _G_STARTED] = 1
             gint[g, _G_CLOSED] = w - 1
             gint[g, _G_FIRST] = w
         elif w <= gint[g, _G_CLOSED]:
             gint[g, _G_LATE] += 1
-            while j < nv and v_messages[j] == msg:
-                j += 1
+            slots[messages[i]] = _SKIP
             continue
         elif w > gint[g, _G_CUR]:
             if w - gint[g, _G_LATENESS] - 1 > gint[g, _G_CLOSED]:
-                out[0], out[1], out[2], out[3] = _CLOSE, i, j, g
-                return
-            _open(g, w, gint, ring_i, ring_f, gser_off, gser, inst_base, hist, mom, rows, k, seed)
+                return _CLOSE, i, g
+            _open(g, w, gint, ring_i, ring_f, gser_off, gser, inst_base, hist, mom)
         gint[g, _G_SEQ] += 1
-        r = w % gint[g, _G_RING]
+        r = gint[g, _G_CUR_R] if w == gint[g, _G_CUR] else w % gint[g, _G_RING]
+        slots[messages[i]] = r
         slot = gint[g, _G_BASE] + r
         ring_i[slot, _R_EVENTS] += 1
         ring_i[slot, _R_LAST_OFFSET] = max(ring_i[slot, _R_LAST_OFFSET], offsets[i])
         ring_f[slot, _R_FIRST_T] = min(ring_f[slot, _R_FIRST_T], times[i])
         ring_f[slot, _R_LAST_T] = max(ring_f[slot, _R_LAST_T], times[i])
-        while j < nv and v_messages[j] == msg:
-            s = v_series[j]
-            inst = inst_base[s] + r
-            x = v_values[j]
-            if kind[s] == NUMERIC:
-                hist[inst, _bin(edges[s], n_edges[s], x)] += 1.0
-                _moments(mom[inst], x, ref_range[s, 0], ref_range[s, 1])
-                kll.update(rows[inst], k, x)
-            else:
-                hist[inst, min(np.int64(x), hist_width - 1)] += 1.0
-                mom[inst, _M_N] += 1.0
-            j += 1
-        if not gint[g, _G_TIME] and gint[g, _G_SEQ] % np.int64(gsub[g]) == 0:
+        if not gint[g, _G_TIME] and gint[g, _G_SEQ] == (w + 1) * np.int64(sub):
             # a full sub-window of a count clock closes at once, not when the next event comes
-            out[0], out[1], out[2], out[3] = _CLOSE, i + 1, j, g
-            return
-    out[0], out[1], out[2], out[3] = _DONE, groups.shape[0], j, -1
+            return _CLOSE, i + 1, g
+    return _DONE, groups.shape[0], -1
+
+
+@nb.njit(cache=True)
+def _observe(v_start, start, stop, messages, slots, v_series, v_values, v_messages, keys, grouped, fill, touched,
+             kind, fine, table, cell, shift, inst_base, inst_series, hist, mom, ref_slot, ref_rows, ref_mom,
+             ref_cat, ref_k):
+    """Each value of events ``start..stop - 1`` (from value ``v_start``) into its window or the
+    reference its group learns; returns the first value after them.
+
+    The values arrive event by event, their series interleaved; they are first grouped by
+    window instance (a counting sort into ``grouped``), so that each instance then takes its
+    values in one loop with its bins at hand and its moments in registers. ``keys``,
+    ``grouped``: scratch per value; ``fill`` (zero), ``touched``: scratch per instance."""
+    if stop <= start:
+        return v_start
+    end = v_start + np.searchsorted(v_messages[v_start:], messages[stop - 1], side="right")
+    n_touched = 0
+    learning = False
+    for j in range(v_start, end):
+        r = slots[v_messages[j]]
+        if r >= 0:
+            inst = inst_base[v_series[j]] + r
+            keys[j] = inst
+            if fill[inst] == 0:
+                touched[n_touched] = inst
+                n_touched += 1
+            fill[inst] += 1
+        else:
+            keys[j] = r
+            learning |= r == _LEARN
+    # fill[inst] becomes where the instance's values end in ``grouped``
+    total = 0
+    for t in range(n_touched):
+        total += fill[touched[t]]
+        fill[touched[t]] = total
+    for j in range(end - 1, v_start - 1, -1):
+        inst = keys[j]
+        if inst >= 0:
+            fill[inst] -= 1
+            grouped[fill[inst]] = v_values[j]
+    for t in range(n_touched):
+        inst = touched[t]
+        first = fill[inst]
+        last = fill[touched[t + 1]] if t + 1 < n_touched else total
+        fill[inst] = 0
+        _observe_instance(inst, inst_series[inst], grouped[first:last], kind, fine, table, cell, shift, hist, mom)
+    if learning:
+        for j in range(v_start, end):
+            if keys[j] == _LEARN:
+                _learn_value(v_series[j], v_values[j], kind, shift, ref_slot, ref_rows, ref_mom, ref_cat, ref_k)
+    return end
+
+
+@nb.njit(cache=True, inline="always")
+def _observe_instance(inst, s, values, kind, fine, table, cell, shift, hist, mom):
+    """Values of series ``s`` into its window instance ``inst``: count and sum per fine bin
+    (about the series' shift), moments."""
+    if kind[s] != NUMERIC:
+        last_code = hist.shape[1] - 1
+        for x in values:
+            hist[inst, min(np.int64(x), last_code), 0] += 1.0
+        return
+    if shift[s] != shift[s]:
+        shift[s] = values[0]
+    start, scale, d0 = cell[s, 0], cell[s, 1], shift[s]
+    total = squares = 0.0
+    low, high = np.inf, -np.inf
+    for x in values:
+        b = binning.locate(fine, table, s, start, scale, x)
+        d = x - d0
+        hist[inst, b, 0] += 1.0
+        hist[inst, b, 1] += d
+        total += d
+        squares += d * d
+        low = min(low, x)
+        high = max(high, x)
+    _add_moments(mom, inst, total, squares, low, high)
+
+
+@nb.njit(cache=True, inline="always")
+def _add_moments(mom, row, total, squares, low, high):
+    mom[row, _M_SUM] += total
+    mom[row, _M_SUM2] += squares
+    mom[row, _M_MIN] = min(mom[row, _M_MIN], low)
+    mom[row, _M_MAX] = max(mom[row, _M_MAX], high)
+
+
+@nb.njit(cache=True)
+def _learn_value(s, x, kind, shift, ref_slot, ref_rows, ref_mom, ref_cat, ref_k):
+    """Value ``x`` of series ``s`` into the reference it learns."""
+    learn = ref_slot[s]
+    if learn < 0:
+        return
+    if kind[s] != NUMERIC:
+        ref_cat[learn, min(np.int64(x), ref_cat.shape[1] - 1)] += 1.0
+        return
+    kll.update(ref_rows[learn], ref_k, x)
+    if shift[s] != shift[s]:
+        shift[s] = x
+    d = x - shift[s]
+    _add_moments(ref_mom, learn, d, d * d, x, x)
+
+
+@nb.njit(cache=True)
+def _update(start, v_start, groups, times, offsets, messages, v_series, v_values, v_messages, slots, keys, grouped,
+            fill, touched, gint, gsub, ring_i, ring_f, gser_off, gser, inst_base, inst_series, kind, fine, table, cell,
+            shift, hist, mom, ref_slot, ref_rows, ref_mom, ref_cat, ref_k, out):
+    """Feed events ``start..`` and their values (from ``v_start``) to their groups' windows.
+
+    Event i is of group ``groups[i]``, at ``times[i]``, record ``offsets[i]``, message
+    ``messages[i]``; value j belongs to the event with message ``v_messages[j]`` (both in message
+    order). Stops where Python is needed (see _assign). ``out`` gets [reason, next event, next
+    value, group]."""
+    reason, stop, g = _assign(start, groups, times, offsets, messages, gint, gsub, ring_i, ring_f, gser_off, gser,
+                              inst_base, hist, mom, slots)
+    j = _observe(v_start, start, stop, messages, slots, v_series, v_values, v_messages, keys, grouped, fill, touched,
+                 kind, fine, table, cell, shift, inst_base, inst_series, hist, mom, ref_slot, ref_rows,
+                 ref_mom, ref_cat, ref_k)
+    out[0], out[1], out[2], out[3] = reason, stop, j, g
 
 
 def _grow(a: np.ndarray, rows: int, fill=0) -> np.ndarray:
@@ -286,8 +363,8 @@ class _Reference:
 
     profile: dict
     counts: np.ndarray  # per bin (numeric) or per code (categorical: known categories, other)
-    items: np.ndarray | None = None  # the sketch's sorted view (numeric)
-    weights: np.ndarray | None = None
+    bounds: list[float] | None = None  # numeric: the bins' bounds, -inf, edges..., inf
+    fine: binning.FineBins | None = None  # numeric: the windows' bins
     codes: dict[str, int] | None = None  # category -> code (categorical)
     others: frozenset | None = None  # names of every 'other' category, when the profile has them all
 
@@ -295,18 +372,22 @@ class _Reference:
 class WindowBank:
     """Windows of many series in a few arrays, updated a batch at a time (see the module doc).
 
-    max_bins: bins of a numeric reference, or categories + 2 (other, unseen) of a categorical one.
-    sketch_k: KLL parameter of window sketches; reference sketches use their own.
+    resolution: fine bins of a numeric reference (:mod:`driftwire.detectors.binning`).
+    max_bins: bins of a numeric reference's profile, or categories + 2 (other, unseen) of a
+    categorical one.
+    reference_k: KLL parameter of the sketches of references learnt from events.
     reference_top_k: top categories of a categorical reference learnt from events.
 
     A categorical series takes category codes as values (:meth:`category_codes`).
     """
 
-    def __init__(self, sketch_k: int = 200, max_bins: int = 64, reference_k: int = REFERENCE_SKETCH_K,
-                 seed: int = 0, reference_top_k: int = DEFAULT_TOP_K):
+    def __init__(self, resolution: int = binning.RESOLUTION, max_bins: int = 64,
+                 reference_k: int = REFERENCE_SKETCH_K, seed: int = 0, reference_top_k: int = DEFAULT_TOP_K):
         if reference_top_k + 2 > max_bins:
             raise ValueError(f"reference_top_k {reference_top_k}: at most max_bins - 2 = {max_bins - 2}")
-        self.k = sketch_k
+        if resolution < 2:
+            raise ValueError(f"resolution {resolution}: at least 2")
+        self.resolution = resolution
         self.ref_k = reference_k
         self.reference_top_k = reference_top_k
         self.max_bins = max_bins
@@ -323,18 +404,31 @@ class WindowBank:
         self.kind = np.zeros(8, dtype=np.int8)
         self.group_of: list[int] = []
         self.inst_base = np.zeros(8, dtype=np.int64)
-        self.edges = np.full((8, max_bins - 1), np.inf)
-        self.n_edges = np.zeros(8, dtype=np.int64)
-        self.ref_range = np.tile([-np.inf, np.inf], (8, 1))
+        # fine edges: resolution - 1 quantiles, max_bins - 1 profile edges, min and max
+        fine_edges = resolution + max_bins
+        self.fine = np.full((8, fine_edges + 2), np.nan)
+        self.table = np.zeros((8, binning.CELLS_PER_BIN * resolution + 2), dtype=np.int32)
+        self.cell = np.zeros((8, 2))
+        self.shift = np.full(8, np.nan)  # the series' first value (see _moments)
+        # numeric references, for closes: counts per profile bin, profile bin of each fine bin,
+        # share below each fine edge, and (fine edges, profile bins, first and last fine edge
+        # of the range, count, std)
+        self.ref_expected = np.zeros((8, max_bins))
+        self.coarse_of = np.zeros((8, fine_edges + 1), dtype=np.int64)
+        self.ref_cdf = np.zeros((8, fine_edges))
+        self.ref_area = np.zeros((8, fine_edges + 1))
+        self.ref_info = np.zeros((8, 6))
         self.ref_slot = np.full(8, -1, dtype=np.int64)
         self.references: list[_Reference | None] = []
         # per instance (series x ring slot)
         self.instances = 0
-        self.hist = np.zeros((8, max_bins))
+        self.inst_series = np.zeros(8, dtype=np.int64)
+        # per instance and bin: the count, and (numeric) the values' sum about the series' shift,
+        # side by side: one cache line takes both updates
+        self.hist = np.zeros((8, fine_edges + 1, 2))
         self.mom = np.zeros((8, _M_WIDTH))
-        self.sketches = kll.SketchBank(sketch_k)
         # reference learning
-        self.ref_sketches = kll.SketchBank(reference_k)
+        self.ref_sketches = kll.SketchBank(reference_k, seed=seed)
         self.ref_mom = np.zeros((8, _M_WIDTH))
         # counts per learning code of a categorical series (the last column: unnamed categories)
         self.ref_cat = np.zeros((8, LEARN_CATEGORIES + 1))
@@ -372,28 +466,38 @@ class WindowBank:
         self.references.append(None)
         self._learning_codes.append(None)
         ring = self.specs[group].ring
-        for name in ("kind", "inst_base", "n_edges"):
-            setattr(self, name, _grow(getattr(self, name), s + 1))
-        self.edges = _grow(self.edges, s + 1, np.inf)
-        self.ref_range = _grow(self.ref_range, s + 1, np.inf)
-        self.ref_range[s] = (-np.inf, np.inf)
-        self.ref_slot = _grow(self.ref_slot, s + 1, -1)
+        self._grow_series(s + 1)
         self.kind[s] = kind
         self.inst_base[s] = self.instances
-        self.n_edges[s] = 0
+        self._clear_bins(s)
         self.ref_slot[s] = -1
         self.hist = _grow(self.hist, self.instances + ring)
         self.mom = _grow(self.mom, self.instances + ring)
-        for _ in range(ring):
-            self.sketches.add()
+        self.inst_series = _grow(self.inst_series, self.instances + ring)
+        self.inst_series[self.instances : self.instances + ring] = s
         for inst in range(self.instances, self.instances + ring):
-            _clear_instance(inst, self.hist, self.mom, self.sketches.rows, self.k, self.seed)
+            _clear_instance(inst, self.hist, self.mom)
         self.instances += ring
         self.group_series[group].append(s)
         self._index_groups()
         if self.gint[group, _G_PHASE] == 0:
             self._learn(s)
         return s
+
+    def _grow_series(self, n: int) -> None:
+        for name in ("kind", "inst_base", "cell", "table", "ref_expected", "coarse_of", "ref_cdf", "ref_area",
+                     "ref_info"):
+            setattr(self, name, _grow(getattr(self, name), n))
+        self.fine = _grow(self.fine, n, np.nan)
+        self.shift = _grow(self.shift, n, np.nan)
+        self.ref_slot = _grow(self.ref_slot, n, -1)
+
+    def _clear_bins(self, s: int) -> None:
+        """No reference: every value in bin 0, nothing out of range."""
+        self.fine[s] = np.nan
+        self.table[s] = 0
+        self.cell[s] = 0.0
+        self.ref_info[s] = 0.0
 
     def _learn(self, s: int) -> None:
         slot = self._free_ref.pop() if self._free_ref else self.ref_sketches.add()
@@ -420,12 +524,9 @@ class WindowBank:
             edges = np.asarray(profile["edges"], dtype=np.float64)
             if edges.size > self.max_bins - 1:
                 raise ValueError(f"{edges.size + 1} bins; at most {self.max_bins}")
-            self.edges[s] = np.inf
-            self.edges[s, : edges.size] = edges
-            self.n_edges[s] = edges.size
-            self.ref_range[s] = (profile["min"], profile["max"])
-            items, weights = QuantileSketch.from_dict(profile["sketch"]).sorted_view()
-            ref = _Reference(profile, np.asarray(profile["counts"], dtype=np.float64), items, weights)
+            fine = self._numeric_reference(s, profile, edges)
+            ref = _Reference(profile, np.asarray(profile["counts"], dtype=np.float64),
+                             bounds=[-math.inf, *profile["edges"], math.inf], fine=fine)
         else:
             if self.kind[s] != CATEGORICAL:
                 raise ValueError("a categorical profile for a numeric series")
@@ -437,6 +538,31 @@ class WindowBank:
             ref = _Reference(profile, counts, codes={name: code for code, name in enumerate(names)},
                              others=None if others is None else frozenset(others))
         self.references[s] = ref
+
+    def _numeric_reference(self, s: int, profile: dict, edges: np.ndarray) -> binning.FineBins:
+        """Series ``s``'s fine bins of ``profile``, set up with what its closes need of the profile."""
+        items, weights = QuantileSketch.from_dict(profile["sketch"]).sorted_view()
+        # the profile's range, not the sketch's, bounds the reference (they agree for profiles
+        # driftwire writes); both ends are fine edges, so out-of-range counts are bins
+        lo, hi = float(profile["min"]), float(profile["max"])
+        fine = binning.FineBins.from_sample(np.clip(items, lo, hi), weights, edges, self.resolution, lo, hi)
+        m = fine.edges.size
+        self.fine[s] = np.nan
+        self.fine[s, 1 : m + 1] = fine.edges
+        self.table[s] = fine.table
+        self.cell[s] = (fine.start, fine.scale)
+        self.ref_expected[s] = 0.0
+        self.ref_expected[s, : edges.size + 1] = profile["counts"]
+        # fine bin b > 0 starts at fine edge b - 1, and no profile edge falls inside it
+        self.coarse_of[s] = 0
+        self.coarse_of[s, : m + 1] = np.searchsorted(edges, np.append(-np.inf, fine.edges), side="right")
+        self.ref_cdf[s] = 0.0
+        self.ref_cdf[s, :m] = fine.reference_cdf
+        self.ref_area[s] = 0.0
+        self.ref_area[s, : m + 1] = fine.reference_area
+        first, last = np.searchsorted(fine.edges, [lo, np.nextafter(hi, np.inf)])
+        self.ref_info[s] = (m, edges.size + 1, first, last, profile["count"], profile["std"])
+        return fine
 
     def category_code(self, s: int, name: str) -> int:
         """Code of category ``name`` in series ``s``'s windows: its reference category; else
@@ -471,8 +597,7 @@ class WindowBank:
             self._drop_learning(s)
             self._learning_codes[s] = None
             self.references[s] = None
-            self.n_edges[s] = 0
-            self.ref_range[s] = (-np.inf, np.inf)
+            self._clear_bins(s)
         for s, profile in profiles.items():
             self.set_reference(s, profile)
         self.gint[group, _G_PHASE] = 1
@@ -490,16 +615,22 @@ class WindowBank:
         profiles = {}
         for s in self.group_series[g]:
             slot = int(self.ref_slot[s])
-            if slot < 0 or self.ref_mom[slot, _M_N] == 0:
+            if slot < 0:
                 continue
             if self.kind[s] == CATEGORICAL:
                 counts = self.ref_cat[slot]
+                if not counts.any():
+                    continue
                 names = self._learning_codes[s]
                 profiles[s] = categorical_profile_from_counts(
                     {name: int(counts[code]) for name, code in names.items() if counts[code] > 0}, rows,
                     self.reference_top_k, unnamed=int(counts[LEARN_CATEGORIES]))
                 continue
-            n, mean, m2 = self.ref_mom[slot, [_M_N, _M_MEAN, _M_M2]]
+            n = self.ref_sketches.n(slot)
+            if n == 0:
+                continue
+            moments = self.ref_mom[slot]
+            mean, m2 = _mean_m2(n, self.shift[s], moments[_M_SUM], moments[_M_SUM2])
             sketch = QuantileSketch.from_dict(self.ref_sketches.get_state(slot))
             std = math.sqrt(m2 / (n - 1.0)) if n > 1 else 0.0
             profiles[s] = numeric_profile_from_sketch(sketch, rows, mean, std, self.specs[g].reference_bins)
@@ -522,12 +653,19 @@ class WindowBank:
         closes: list[WindowClose] = []
         i = j = 0
         out = self._out
+        # the place of each message's event (a value of no event is skipped)
+        last = max(int(messages[-1]) if messages.size else -1, int(value_messages[-1]) if value_messages.size else -1)
+        slots = np.full(last + 1, _SKIP, dtype=np.int64)
+        keys = np.empty(series.shape[0], dtype=np.int64)
+        grouped = np.empty(series.shape[0])
+        fill = np.zeros(self.instances + 1, dtype=np.int64)
+        touched = np.empty(self.instances + 1, dtype=np.int64)
         while True:
-            _update(i, j, groups, times, offsets, messages, series, values, value_messages,
-                    self.gint, self.gsub, self.ring_i, self.ring_f, self._gser_off, self._gser, self.inst_base,
-                    self.kind, self.edges, self.n_edges, self.ref_range, self.hist, self.mom,
-                    self.sketches.rows, self.k, self.ref_slot, self.ref_sketches.rows, self.ref_mom, self.ref_cat,
-                    self.ref_k, self.seed, out)
+            _update(i, j, groups, times, offsets, messages, series, values, value_messages, slots, keys, grouped,
+                    fill, touched, self.gint, self.gsub, self.ring_i, self.ring_f, self._gser_off, self._gser,
+                    self.inst_base, self.inst_series, self.kind, self.fine, self.table, self.cell, self.shift,
+                    self.hist, self.mom, self.ref_slot, self.ref_sketches.rows, self.ref_mom,
+                    self.ref_cat, self.ref_k, out)
             reason, i, j, g = (int(v) for v in out)
             if reason == _DONE:
                 return closes
@@ -568,96 +706,142 @@ class WindowBank:
             events=events, late=int(self.gint[g, _G_LATE]), last_offset=int(self.ring_i[slots, _R_LAST_OFFSET].max()),
         )
         self.gint[g, _G_LATE] = 0
-        for s in self.group_series[g]:
-            result.series[s] = self._series_statistics(s, [int(self.inst_base[s]) + r for r in held], events)
+        series = self.group_series[g]
+        numeric = np.array([s for s in series if self.kind[s] == NUMERIC], dtype=np.int64)
+        if numeric.size:
+            result.series.update(self._numeric_statistics(numeric, np.array(held, dtype=np.int64), events))
+        for s in series:
+            if self.kind[s] == CATEGORICAL:
+                result.series[s] = self._categorical(s, [int(self.inst_base[s]) + r for r in held], events)
         return result
 
-    def _series_statistics(self, s: int, insts: list[int], events: int) -> dict:
-        counts = self.hist[insts].sum(axis=0)
-        n = float(self.mom[insts, _M_N].sum())
+    def _numeric_statistics(self, series: np.ndarray, held: np.ndarray, events: int) -> dict[int, dict]:
+        stats = np.empty((series.size, len(_NUMERIC_COLUMNS)))
+        top = np.zeros((series.size, TOP_BINS, 4))
+        _close_numeric(series, held, self.inst_base, self.hist, self.mom, self.shift, self.ref_info,
+                       self.fine, self.ref_expected, self.coarse_of, self.ref_cdf, self.ref_area,
+                       statistics.DEFAULT_EPSILON, stats, top)
+        out = {}
+        for k, s in enumerate(series.tolist()):
+            row = dict(zip(_NUMERIC_COLUMNS, stats[k].tolist()))
+            n = row["count"]
+            row["count"] = int(n)
+            row["missing_rate"] = max(0.0, 1.0 - n / events)
+            ref = self.references[s]
+            if n == 0:
+                row = {"count": 0, "missing_rate": row["missing_rate"]}
+            elif ref is None:
+                row = {key: row[key] for key in ("count", "missing_rate", "mean", "std", "min", "max")}
+            else:
+                bounds = ref.bounds
+                row["top_bins"] = [{"bin": bounds[int(b) : int(b) + 2], "reference": e, "window": a, "psi": psi}
+                                   for b, e, a, psi in top[k].tolist() if b >= 0]
+            out[s] = row
+        return out
+
+    def _categorical(self, s: int, insts: list[int], events: int) -> dict:
+        counts = self.hist[insts, :, 0].sum(axis=0)
+        n = float(counts.sum())
         out = {"count": int(n), "missing_rate": max(0.0, 1.0 - n / events)}
         ref = self.references[s]
-        if self.kind[s] == NUMERIC:
-            out.update(self._numeric(s, insts, counts, n, ref))
-        elif ref is not None and n > 0:
+        if ref is not None and n > 0:
             out.update(_categorical_statistics(ref, counts, n))
         return out
 
-    def _numeric(self, s: int, insts: list[int], counts: np.ndarray, n: float, ref: _Reference | None) -> dict:
-        if n == 0:
-            return {}
-        m = _merged_moments(self.mom[insts])
-        out = {"mean": float(m[_M_MEAN]), "std": math.sqrt(m[_M_M2] / (n - 1.0)) if n > 1 else 0.0,
-               "min": float(m[_M_MIN]), "max": float(m[_M_MAX])}
-        if ref is None:
-            return out
-        out["out_of_range_rate"] = float(m[_M_BELOW] + m[_M_ABOVE]) / n
-        if len(insts) == 1:
-            items, weights = self.sketches.sorted_view(insts[0])
-        else:
-            items, weights = self.sketches.merged(insts).sorted_view()
-        out.update(_numeric_statistics(ref, counts[: int(self.n_edges[s]) + 1], items, weights, n))
-        return out
+
+# ref_info columns: fine edges, profile bins, fine edge at the reference's min and just above
+# its max, its count and std
+_I_FINE, _I_COARSE, _I_FIRST, _I_LAST, _I_COUNT, _I_STD = range(6)
+
+_NUMERIC_COLUMNS = ("count", "mean", "std", "min", "max", "out_of_range_rate", "psi", "js_distance",
+                    "kl_divergence", "hellinger", "ks", "ks_pvalue", "wasserstein", "wasserstein_std")
 
 
-def _merged_moments(rows: np.ndarray) -> np.ndarray:
-    """Moments of the union of the instances (Chan et al.'s pairwise combination)."""
-    total = np.zeros(_M_WIDTH)
-    total[_M_MIN], total[_M_MAX] = np.inf, -np.inf
-    for row in rows:
-        n = total[_M_N] + row[_M_N]
-        if row[_M_N] == 0:
-            continue
-        delta = row[_M_MEAN] - total[_M_MEAN]
-        total[_M_M2] += row[_M_M2] + delta * delta * total[_M_N] * row[_M_N] / n
-        total[_M_MEAN] += delta * row[_M_N] / n
-        total[_M_N] = n
-        total[_M_MIN] = min(total[_M_MIN], row[_M_MIN])
-        total[_M_MAX] = max(total[_M_MAX], row[_M_MAX])
-        total[_M_BELOW] += row[_M_BELOW]
-        total[_M_ABOVE] += row[_M_ABOVE]
-    return total
+#: profile bins an alert names, those that moved PSI most
+TOP_BINS = 3
 
 
 @nb.njit(cache=True)
-def _numeric_kernel(expected, counts, ref_items, ref_weights, ref_n, items, weights, n, contributions, out):
-    """The statistics of a numeric window into ``out`` (see _NUMERIC_STATISTICS), each bin's
-    PSI term into ``contributions``: the kernels of :mod:`.statistics` in one call, on inputs
-    that are valid by construction (sorted sketch views, non-negative counts)."""
-    eps = statistics.DEFAULT_EPSILON
-    contributions[:] = statistics.psi_contributions_kernel(expected, counts, eps)
-    out[0] = contributions.sum()
-    out[1] = statistics.js_distance_kernel(expected, counts)
-    out[2] = statistics.kl_divergence_kernel(expected, counts, eps)
-    out[3] = statistics.hellinger_kernel(expected, counts)
-    out[4], out[5] = statistics.ks_2samp_kernel(ref_items, ref_weights, items, weights, ref_n, n)
-    out[6] = statistics.wasserstein_kernel(ref_items, ref_weights, items, weights)
+def _top(contributions, expected, window, top):
+    """The ``top.shape[0]`` bins of largest PSI term (the first of equal ones first), as rows
+    (bin, reference share, window share, PSI term); bin -1 past the last bin."""
+    taken = np.zeros(contributions.shape[0], dtype=np.bool_)
+    e_total = max(expected.sum(), 1e-300)
+    a_total = max(window.sum(), 1.0)
+    for t in range(top.shape[0]):
+        best = -1
+        for b in range(contributions.shape[0]):
+            if not taken[b] and (best < 0 or contributions[b] > contributions[best]):
+                best = b
+        top[t, 0] = best
+        if best >= 0:
+            taken[best] = True
+            top[t, 1] = expected[best] / e_total
+            top[t, 2] = window[best] / a_total
+            top[t, 3] = contributions[best]
 
 
-_NUMERIC_STATISTICS = ("psi", "js_distance", "kl_divergence", "hellinger", "ks", "ks_pvalue", "wasserstein")
-
-
-def _numeric_statistics(ref: _Reference, counts, items, weights, n: float) -> dict:
-    expected = ref.counts
-    std = ref.profile["std"]
-    contributions = np.empty(expected.shape[0])
-    values = np.empty(len(_NUMERIC_STATISTICS))
-    _numeric_kernel(expected, counts, ref.items, ref.weights, float(ref.profile["count"]), items, weights, n,
-                    contributions, values)
-    out = dict(zip(_NUMERIC_STATISTICS, values.tolist()))
-    w1 = out["wasserstein"]
-    out["wasserstein_std"] = w1 / std if std > 0 else (0.0 if w1 == 0 else math.inf)
-    out["top_bins"] = _top_bins(contributions, expected, counts, ref.profile["edges"])
-    return out
-
-
-def _top_bins(contributions, expected, actual, edges, top: int = 3) -> list[dict]:
-    """The bins that moved PSI most, with their share in the reference and in the window."""
-    bounds = [-math.inf, *edges, math.inf]
-    e, a = expected / expected.sum(), actual / max(actual.sum(), 1.0)
-    order = np.argsort(-contributions, kind="stable")[:top]
-    return [{"bin": [bounds[b], bounds[b + 1]], "reference": float(e[b]), "window": float(a[b]),
-             "psi": float(contributions[b])} for b in order.tolist()]
+@nb.njit(cache=True)
+def _close_numeric(series, held, inst_base, hist, mom, shift, ref_info, fine, ref_expected, coarse_of,
+                   ref_cdf, ref_area, eps, stats, top):
+    """Row k of ``stats`` (see _NUMERIC_COLUMNS) and ``top`` (see _top) for numeric series
+    ``series[k]``, over its instances in ring slots ``held``: the kernels of :mod:`.statistics`
+    and :mod:`.binning`."""
+    fine_counts = np.empty(hist.shape[1])
+    fine_sums = np.empty(hist.shape[1])
+    window = np.empty(ref_expected.shape[1])
+    for k in range(series.shape[0]):
+        s = series[k]
+        row = stats[k]
+        row[:] = np.nan
+        bins = np.int64(ref_info[s, _I_FINE]) + 1
+        fine_counts[:bins] = 0.0
+        fine_sums[:bins] = 0.0
+        total = squares = 0.0
+        lo, hi = np.inf, -np.inf
+        for r in held:
+            inst = inst_base[s] + r
+            for b in range(bins):
+                fine_counts[b] += hist[inst, b, 0]
+                fine_sums[b] += hist[inst, b, 1]
+            total += mom[inst, _M_SUM]
+            squares += mom[inst, _M_SUM2]
+            lo = min(lo, mom[inst, _M_MIN])
+            hi = max(hi, mom[inst, _M_MAX])
+        n = fine_counts[:bins].sum()
+        row[0], row[3], row[4] = n, lo, hi
+        if n == 0.0:
+            continue
+        # the sums are about one shift for all of the series' windows: they add up as they are
+        row[1] = shift[s] + total / n
+        row[2] = math.sqrt(max(squares - total * total / n, 0.0) / (n - 1.0)) if n > 1.0 else 0.0
+        if bins == 1:
+            continue  # no reference
+        coarse = np.int64(ref_info[s, _I_COARSE])
+        first, last = np.int64(ref_info[s, _I_FIRST]), np.int64(ref_info[s, _I_LAST])
+        window[:coarse] = 0.0
+        outside = 0.0
+        for b in range(bins):
+            window[coarse_of[s, b]] += fine_counts[b]
+            if b <= first or b > last:
+                outside += fine_counts[b]
+        expected = ref_expected[s, :coarse]
+        counts = window[:coarse]
+        row[5] = outside / n
+        contributions = statistics.psi_contributions_kernel(expected, counts, eps)
+        _top(contributions, expected, counts, top[k])
+        row[6] = contributions.sum()
+        row[7] = statistics.js_distance_kernel(expected, counts)
+        row[8] = statistics.kl_divergence_kernel(expected, counts, eps)
+        row[9] = statistics.hellinger_kernel(expected, counts)
+        cdf = ref_cdf[s, : bins - 1]
+        row[10] = binning.ks_kernel(fine_counts[:bins], cdf)
+        row[11] = statistics.ks_pvalue(row[10], ref_info[s, _I_COUNT], n)
+        edges = fine[s, 1:bins]
+        row[12] = binning.wasserstein_kernel(edges, fine_counts[:bins], fine_sums[:bins], shift[s], cdf,
+                                             ref_area[s, :bins], first, last)
+        std = ref_info[s, _I_STD]
+        row[13] = row[12] / std if std > 0.0 else (0.0 if row[12] == 0.0 else np.inf)
 
 
 def _categorical_statistics(ref: _Reference, counts, n: float) -> dict:
@@ -684,8 +868,9 @@ def _categorical_statistics(ref: _Reference, counts, n: float) -> dict:
     }
 
 
-_STATE_ARRAYS = ("gint", "gsub", "ring_i", "ring_f", "kind", "inst_base", "edges", "n_edges", "ref_range",
-                 "ref_slot", "hist", "mom", "ref_mom", "ref_cat")
+# the fine bins and what closes need of a reference follow from the references
+_STATE_ARRAYS = ("gint", "gsub", "ring_i", "ring_f", "kind", "inst_base", "inst_series", "ref_slot", "shift", "hist",
+                 "mom", "ref_mom", "ref_cat")
 
 
 def _pack(a: np.ndarray) -> dict:
@@ -699,20 +884,23 @@ def _unpack(d: dict) -> np.ndarray:
 def get_state(bank: WindowBank) -> dict:
     """Everything a bank holds, as JSON-ready data; :func:`set_state` continues exactly from it."""
     return {
-        "k": bank.k, "reference_k": bank.ref_k, "max_bins": bank.max_bins,
+        "format": STATE_FORMAT, "resolution": bank.resolution, "reference_k": bank.ref_k, "max_bins": bank.max_bins,
         "seed": bank.seed, "instances": bank.instances, "reference_top_k": bank.reference_top_k,
         "specs": [vars(spec) for spec in bank.specs],
         "group_series": bank.group_series, "group_of": bank.group_of,
         "references": [None if r is None else r.profile for r in bank.references],
         "free_ref": bank._free_ref, "learning_codes": bank._learning_codes,
         "arrays": {name: _pack(getattr(bank, name)) for name in _STATE_ARRAYS},
-        "sketches": _pack(bank.sketches.rows), "ref_sketches": _pack(bank.ref_sketches.rows),
+        "ref_sketches": _pack(bank.ref_sketches.rows),
     }
 
 
 def set_state(state: dict) -> WindowBank:
-    """The bank :func:`get_state` described."""
-    bank = WindowBank(state["k"], state["max_bins"], state["reference_k"], state["seed"], state["reference_top_k"])
+    """The bank :func:`get_state` described; ValueError for a state of another layout."""
+    if state.get("format") != STATE_FORMAT:
+        raise ValueError(f"window state of format {state.get('format', 1)}; this version reads {STATE_FORMAT}")
+    bank = WindowBank(state["resolution"], state["max_bins"], state["reference_k"], state["seed"],
+                      state["reference_top_k"])
     bank.specs = [WindowSpec(**spec) for spec in state["specs"]]
     bank.group_series = [list(ss) for ss in state["group_series"]]
     bank.group_of = list(state["group_of"])
@@ -721,11 +909,11 @@ def set_state(state: dict) -> WindowBank:
     bank._learning_codes = list(state["learning_codes"])
     for name, packed in state["arrays"].items():
         setattr(bank, name, _unpack(packed))
-    for sketches, packed in ((bank.sketches, state["sketches"]), (bank.ref_sketches, state["ref_sketches"])):
-        rows = _unpack(packed)
-        for _ in range(rows.shape[0]):
-            sketches.add()
-        sketches.rows[:] = rows
+    rows = _unpack(state["ref_sketches"])
+    for _ in range(rows.shape[0]):
+        bank.ref_sketches.add()
+    bank.ref_sketches.rows[:] = rows
+    bank._grow_series(len(bank.group_of))
     bank.references = [None] * len(bank.group_of)
     for s, profile in enumerate(state["references"]):
         if profile is not None:

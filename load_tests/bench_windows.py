@@ -5,19 +5,21 @@ Both sides read the same stream the way the service hands it over: batches of in
 each signal. At every window evaluation both produce the window's histogram over the
 reference's bins and its quantiles:
 
-- ``numba``: :class:`driftwire.detectors.window.WindowBank` updates each series' histogram,
-  moments and KLL sketch (k=200) value by value in one call per batch; at each close it also
-  computes PSI, JS, KL, Hellinger, KS with its p-value and Wasserstein against the reference
-  (more work than the numpy side does at a close);
+- ``numba``: :class:`driftwire.detectors.window.WindowBank` updates each series' counts and
+  sums over the reference's fine bins (its quantiles at 1/256 steps and its profile's edges;
+  the window's sketch) and moments value by value in one call per batch; at each close it also computes
+  PSI, JS, KL, Hellinger, KS with its p-value and Wasserstein against the reference (more work
+  than the numpy side does at a close);
 - ``numpy``: groups each batch by series (a stable argsort), keeps the raw values of the open
   sub-windows per series, and at each evaluation concatenates the window and calls
   ``numpy.histogram`` and ``numpy.quantile`` (99 percentiles) on it.
 
 Tumbling windows (slide 1) are evaluated once per window; a sliding window of ``slide``
 sub-windows is evaluated at the end of every sub-window, where numpy reads the whole window
-again and the bank merges ``slide`` small sketches. Rates are values per second (events times
+again and the bank sums ``slide`` sub-windows' counts. Rates are values per second (events times
 series), best of ``--repeat`` runs, measured side by side in this process. Memory is what one
-series holds for its windows: the sketches, histograms and moments against the raw values.
+series holds for its windows: its fine-bin counts and sums and moments against the raw values
+(the fine bins and their lookup table, shared by all of a series' windows, are not counted).
 
 Run: ``python -m load_tests.bench_windows [--series N] [--events N] [--window N] [--slides 1,4,12]``.
 """
@@ -30,7 +32,6 @@ import time
 
 import numpy as np
 
-from driftwire.detectors import kll
 from driftwire.detectors.profile import numeric_profile
 from driftwire.detectors.window import WindowBank, WindowSpec
 
@@ -103,9 +104,10 @@ def run_numpy(batches, series: int, window: int, slide: int, edges: np.ndarray) 
 
 
 def bank_bytes_per_series(bank: WindowBank) -> int:
-    """Bytes one series' windows take in the bank: its instances' histogram, moments and sketch rows."""
+    """Bytes one series' windows take in the bank: its instances' counts and sums per fine bin,
+    and moments."""
     ring = bank.specs[0].ring
-    return ring * (bank.hist.shape[1] + bank.mom.shape[1] + kll.row_width(bank.k)) * 8
+    return ring * (bank.hist[0].size + bank.mom.shape[1]) * 8
 
 
 def main(argv=None) -> int:

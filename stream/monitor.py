@@ -543,7 +543,14 @@ class PartitionMonitor:
         """Load a checkpoint into a fresh monitor. Series get today's config; detectors whose
         spec still applies resume, the others start fresh."""
         if "windows" in state:
-            self._restore_windows(state["windows"])
+            try:
+                bank = window.set_state(state["windows"]["bank"])
+            except ValueError as err:
+                # a checkpoint of another version's window layout: the windows start again
+                log.warning("%s[%d]: windows not restored from the checkpoint (%s); they start again, and "
+                            "references without a profile are learnt again", self.topic, self.partition, err)
+            else:
+                self._restore_windows(state["windows"], bank)
         if state.get("join") and self.join is not None:
             self.join.set_state(state["join"]["store"])
             self.outcomes.set_state(state["join"]["outcomes"])
@@ -569,8 +576,8 @@ class PartitionMonitor:
                 if det_state is not None:
                     bank.bank.set_state(int(bank.slot_of[sid]), det_state)
 
-    def _restore_windows(self, state: dict) -> None:
-        self.windows = window.set_state(state["bank"])
+    def _restore_windows(self, state: dict, bank: WindowBank) -> None:
+        self.windows = bank
         self.group_keys = [tuple(k) for k in state["groups"]]
         self._groups = {k: g for g, k in enumerate(self.group_keys)}
         self.group_configs = [self.config.resolve_windows(model) for model, *_ in self.group_keys]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from driftwire.detectors import window
 from driftwire.stream.monitor import CAPPED, DISABLED, PartitionMonitor, SeriesBudget
 from driftwire.stream.settings import DetectionConfig
 
@@ -164,3 +167,26 @@ def test_a_detector_chosen_for_some_signals_sees_exactly_their_values():
     assert sorted(hits) == sorted(expected)
     assert {(s, d) for _, s, d, _ in hits} >= {("b", "cusum"), ("b", "page_hinkley")}
     assert not any(s == "c" and d == "cusum" for _, s, d, _ in hits)
+
+
+def test_a_checkpoint_of_another_window_layout_restores_the_detectors_and_starts_the_windows_again(caplog):
+    names = ["a", "b", "c", "d"]
+    sids, values = stream(4)
+    whole = PartitionMonitor("t", 0, config(), SeriesBudget(100))
+    expected = feed(whole, sids, values, names)
+    first = PartitionMonitor("t", 0, config(), SeriesBudget(100))
+    got = feed(first, sids[:1500], values[:1500], names)
+    snapshot = orjson.loads(orjson.dumps(first.get_state()))
+    snapshot["windows"]["bank"]["format"] = window.STATE_FORMAT - 1
+    second = PartitionMonitor("t", 0, config(), SeriesBudget(100))
+    with caplog.at_level(logging.WARNING):
+        second.set_state(snapshot)
+    assert "t[0]: windows not restored from the checkpoint (window state of format" in caplog.text
+    got += [(p + 1500, *rest) for p, *rest in feed(second, sids[1500:], values[1500:], names)]
+    assert got == expected
+    # the new windows take events: the group learns its reference again from its first events
+    g = second.window_group("m", "v1")
+    ids = np.array([second.series_id("m", "v1", "a")] * 3, dtype=np.int64)
+    events = np.arange(3, dtype=np.int64)
+    second.observe_windows(np.full(3, g), events * 1.0, events, events, ids, np.ones(3), events)
+    assert second.windows.learning(g) and second.windows.gint[g, window._G_REF_EVENTS] == 3
