@@ -55,8 +55,9 @@ from .profile import weighted_quantiles
 
 #: fine bins per reference: a window's KS against its reference is low by at most ~1/RESOLUTION
 RESOLUTION = 256
-#: cells of the lookup table per fine bin: enough for one edge per cell in most distributions
-CELLS_PER_BIN = 8
+#: cells of the lookup table per fine bin: about one edge per cell in most distributions, and
+#: a table small enough to stay in cache (2 KB at the default resolution)
+CELLS_PER_BIN = 4
 #: the outermost fine bins are split in halves of their share this many times on each side, so
 #: that a heavy tail's last bin, wide as it is, holds little of the reference
 TAIL_SPLITS = 10
@@ -78,7 +79,7 @@ def lookup_table(edges: np.ndarray, cells: int) -> tuple[float, float, np.ndarra
     is the number of edges at or below the start of cell ``c``; ``table[0]`` is 0 (below every
     cell), ``table[cells + 1]`` the number of edges (above every cell)."""
     m = edges.size
-    table = np.zeros(cells + 2, dtype=np.int32)
+    table = np.zeros(cells + 2, dtype=np.int16 if m < 2**15 else np.int32)
     table[cells + 1] = m
     if m < 4 or not edges[m - 2] > edges[1]:
         return 0.0, 0.0, table  # every value starts from bin 0: at most m steps

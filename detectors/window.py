@@ -79,6 +79,8 @@ _M_SUM, _M_SUM2, _M_MIN, _M_MAX = range(4)
 _M_WIDTH = 4
 #: the layout of :func:`get_state`; a state of another layout is refused
 STATE_FORMAT = 2
+#: fine bins per reference at most: bin numbers fit the 16-bit lookup tables
+MAX_RESOLUTION = 16_384
 
 # why the update kernel stopped
 _DONE, _REFERENCE_DONE, _CLOSE = 0, 1, 2
@@ -385,8 +387,8 @@ class WindowBank:
                  reference_k: int = REFERENCE_SKETCH_K, seed: int = 0, reference_top_k: int = DEFAULT_TOP_K):
         if reference_top_k + 2 > max_bins:
             raise ValueError(f"reference_top_k {reference_top_k}: at most max_bins - 2 = {max_bins - 2}")
-        if resolution < 2:
-            raise ValueError(f"resolution {resolution}: at least 2")
+        if not 2 <= resolution <= MAX_RESOLUTION:
+            raise ValueError(f"resolution {resolution}: 2 to {MAX_RESOLUTION}")
         self.resolution = resolution
         self.ref_k = reference_k
         self.reference_top_k = reference_top_k
@@ -407,7 +409,7 @@ class WindowBank:
         # fine edges: resolution - 1 quantiles, max_bins - 1 profile edges, min and max
         fine_edges = resolution + max_bins
         self.fine = np.full((8, fine_edges + 2), np.nan)
-        self.table = np.zeros((8, binning.CELLS_PER_BIN * resolution + 2), dtype=np.int32)
+        self.table = np.zeros((8, binning.CELLS_PER_BIN * resolution + 2), dtype=np.int16)
         self.cell = np.zeros((8, 2))
         self.shift = np.full(8, np.nan)  # the series' first value (see _moments)
         # numeric references, for closes: counts per profile bin, profile bin of each fine bin,

@@ -1,0 +1,82 @@
+"""Fine bins: the constant-time lookup against numpy, and the window statistics they give
+against scipy on exact samples, within the bounds the module states."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from driftwire.detectors.binning import RESOLUTION, FineBins
+
+DISTRIBUTIONS = {
+    "normal": lambda rng, n, shift: rng.normal(shift, 1.0, n),
+    "lognormal": lambda rng, n, shift: rng.lognormal(shift, 1.0, n),
+    "pareto": lambda rng, n, shift: rng.pareto(1.5 - shift, n),
+    "integers": lambda rng, n, shift: rng.poisson(3.0 + 10 * shift, n).astype(float),
+    "two points": lambda rng, n, shift: rng.choice([0.0, 1.0 + shift], n),
+}
+
+
+def _bins(reference: np.ndarray, coarse=()) -> FineBins:
+    reference = np.sort(reference)
+    return FineBins.from_sample(reference, np.ones(reference.size), np.asarray(coarse, dtype=float))
+
+
+@pytest.mark.parametrize("distribution", DISTRIBUTIONS)
+def test_a_value_lands_in_the_bin_numpy_searchsorted_gives(distribution):
+    rng = np.random.default_rng(1)
+    draw = DISTRIBUTIONS[distribution]
+    bins = _bins(draw(rng, 20_000, 0.0), coarse=[0.5, 2.0])
+    edges = bins.edges
+    # values of the reference's kind, far outside it, on and just beside every edge, infinities
+    values = np.concatenate([draw(rng, 20_000, 0.3), rng.normal(0, 1e6, 100), edges, np.nextafter(edges, -np.inf),
+                             np.nextafter(edges, np.inf), [np.inf, -np.inf, 1e308, -1e308]])
+    assert np.array_equal(bins.locate(values), np.searchsorted(edges, values, side="right"))
+    assert bins.locate([np.nan]).tolist() == [0]
+
+
+def test_the_fine_edges_hold_the_coarse_edges_and_the_range():
+    reference = np.random.default_rng(2).normal(0, 1, 5000)
+    bins = _bins(reference, coarse=[-0.5, 0.25])
+    assert {-0.5, 0.25, reference.min(), np.nextafter(reference.max(), np.inf)} <= set(bins.edges.tolist())
+    share = np.bincount(bins.locate(reference), minlength=bins.size) / reference.size
+    assert share[0] == 0 and share[-1] == 0  # nothing of the reference beyond its range
+    assert share.max() <= 1.0 / RESOLUTION + 2.0 / reference.size
+
+
+@pytest.mark.parametrize("distribution", DISTRIBUTIONS)
+def test_ks_is_low_by_at_most_the_references_largest_share_in_one_fine_bin(distribution):
+    rng = np.random.default_rng(3)
+    draw = DISTRIBUTIONS[distribution]
+    reference, window = draw(rng, 20_000, 0.0), draw(rng, 5_000, 0.1)
+    bins = _bins(reference)
+    counts = np.bincount(bins.locate(window), minlength=bins.size)
+    share = np.bincount(bins.locate(reference), minlength=bins.size) / reference.size
+    exact = sps.ks_2samp(reference, window).statistic
+    assert -1e-12 <= exact - bins.ks(counts) <= share.max() + 1e-12
+
+
+@pytest.mark.parametrize("distribution", DISTRIBUTIONS)
+def test_wasserstein_is_within_its_bound_and_two_percent_of_scipy(distribution):
+    rng = np.random.default_rng(4)
+    draw = DISTRIBUTIONS[distribution]
+    reference, window = draw(rng, 20_000, 0.0), draw(rng, 5_000, 0.1)
+    bins = _bins(reference)
+    exact = sps.wasserstein_distance(reference, window)
+    got = bins.wasserstein(window)
+    ref_share = np.bincount(bins.locate(reference), minlength=bins.size) / reference.size
+    win_share = np.bincount(bins.locate(window), minlength=bins.size) / window.size
+    bound = np.sum(np.diff(bins.edges) * (ref_share[1:-1] + win_share[1:-1]))
+    assert abs(got - exact) <= bound + 1e-12
+    assert got == pytest.approx(exact, rel=0.02)
+
+
+def test_a_window_beyond_the_reference_is_measured_exactly_there():
+    reference = np.random.default_rng(5).uniform(0, 1, 1000)
+    window = np.array([5.0, 7.0, -3.0])
+    bins = _bins(reference)
+    # the distance lies almost all beyond the reference's range; inside, only the two bins where
+    # the reference's CDF crosses the window's (1/3, 2/3) are approximated
+    assert bins.wasserstein(window) == pytest.approx(sps.wasserstein_distance(reference, window), rel=1e-6)
+    assert bins.ks(np.bincount(bins.locate(window), minlength=bins.size)) == 1.0
