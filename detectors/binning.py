@@ -76,16 +76,19 @@ def fine_edges(items: np.ndarray, weights: np.ndarray, coarse_edges: np.ndarray,
 
 def lookup_table(edges: np.ndarray, cells: int) -> tuple[float, float, np.ndarray]:
     """``(start, cells per unit, table)`` over the edges but the outermost two: ``table[c + 1]``
-    is the number of edges at or below the start of cell ``c``; ``table[0]`` is 0 (below every
-    cell), ``table[cells + 1]`` the number of edges (above every cell)."""
+    is the number of edges at or below the start of cell ``c``, less any within rounding of it
+    (so a value is never put above its bin); ``table[0]`` is 0 (below every cell),
+    ``table[cells + 1]`` that number at the end of the last cell (above every cell)."""
     m = edges.size
     table = np.zeros(cells + 2, dtype=np.int16 if m < 2**15 else np.int32)
-    table[cells + 1] = m
     if m < 4 or not edges[m - 2] > edges[1]:
         return 0.0, 0.0, table  # every value starts from bin 0: at most m steps
     start, span = float(edges[1]), float(edges[m - 2] - edges[1])
     scale = cells / span
-    table[1 : cells + 1] = np.searchsorted(edges, start + np.arange(cells) / scale, side="right")
+    # the cell of x, (x - start) * scale, and each cell's start carry rounding errors of a few
+    # ulps of the values involved: start a cell's walk below any edge that close to it
+    margin = 16.0 * np.finfo(np.float64).eps * (abs(start) + abs(start + span))
+    table[1:] = np.searchsorted(edges, start + np.arange(cells + 1) / scale - margin, side="right")
     return start, scale, table
 
 
@@ -103,12 +106,10 @@ def locate(padded, table, row, start, scale, x):
         cell = np.int64(c)
     else:
         cell = -1  # also NaN
-    b = np.int64(table[row, cell + 1])
+    b = np.int64(table[row, cell + 1])  # at or below the bin of x
     b += padded[row, b + 1] <= x
     while padded[row, b + 1] <= x:  # a cell with more than one edge
         b += 1
-    while padded[row, b] > x:  # a value rounded into the next cell
-        b -= 1
     return b
 
 
@@ -167,15 +168,16 @@ def wasserstein_kernel(edges, counts, sums, origin, reference_cdf, reference_are
     for b in range(last + 1, counts.shape[0]):
         area += sums[b] - counts[b] * hi
     area /= n
+    per_value = 1.0 / n
     for b in range(first + 1, last + 1):
         width = edges[b] - edges[b - 1]
         # the integral of the window's CDF over the bin: its share below the bin over the whole
         # width, and each value in the bin from where it is to the bin's end
         inside = counts[b] * (edges[b] - origin) - sums[b]
-        integral = (below * width + inside) / n - reference_area[b]
-        start = below / n - reference_cdf[b - 1]
+        integral = (below * width + inside) * per_value - reference_area[b]
+        start = below * per_value - reference_cdf[b - 1]
         below += counts[b]
-        end = below / n - reference_cdf[b]
+        end = below * per_value - reference_cdf[b]
         if width <= 1e-12 * max(abs(edges[b]), 1.0):
             area += abs(integral)  # a bin of a few ulps: a midpoint would be rounding noise
             continue

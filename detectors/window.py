@@ -260,22 +260,24 @@ def _observe(v_start, start, stop, messages, slots, v_series, v_values, v_messag
         else:
             keys[j] = r
             learning |= r == _LEARN
-    # fill[inst] becomes where the instance's values end in ``grouped``
+    # fill[inst] becomes where the instance's values start in ``grouped``, then where they end
     total = 0
     for t in range(n_touched):
-        total += fill[touched[t]]
+        count = fill[touched[t]]
         fill[touched[t]] = total
-    for j in range(end - 1, v_start - 1, -1):
+        total += count
+    for j in range(v_start, end):
         inst = keys[j]
         if inst >= 0:
-            fill[inst] -= 1
             grouped[fill[inst]] = v_values[j]
+            fill[inst] += 1
+    first = 0
     for t in range(n_touched):
         inst = touched[t]
-        first = fill[inst]
-        last = fill[touched[t + 1]] if t + 1 < n_touched else total
+        last = fill[inst]
         fill[inst] = 0
         _observe_instance(inst, inst_series[inst], grouped[first:last], kind, fine, table, cell, shift, hist, mom)
+        first = last
     if learning:
         for j in range(v_start, end):
             if keys[j] == _LEARN:
@@ -437,6 +439,9 @@ class WindowBank:
         self._learning_codes: list[dict[str, int] | None] = []
         self._free_ref: list[int] = []
         self._out = np.zeros(4, dtype=np.int64)
+        # scratch of update_messages, kept from batch to batch: fresh large arrays cost a page
+        # fault per 4 KB on first touch
+        self._scratch: dict[str, np.ndarray] = {}
 
     # -- structure -----------------------------------------------------------------------
     def add_group(self, spec: WindowSpec, learn_reference: bool = True) -> int:
@@ -657,11 +662,13 @@ class WindowBank:
         out = self._out
         # the place of each message's event (a value of no event is skipped)
         last = max(int(messages[-1]) if messages.size else -1, int(value_messages[-1]) if value_messages.size else -1)
-        slots = np.full(last + 1, _SKIP, dtype=np.int64)
-        keys = np.empty(series.shape[0], dtype=np.int64)
-        grouped = np.empty(series.shape[0])
-        fill = np.zeros(self.instances + 1, dtype=np.int64)
-        touched = np.empty(self.instances + 1, dtype=np.int64)
+        slots = self._scratch_array("slots", last + 1, np.int64)
+        slots[:] = _SKIP
+        keys = self._scratch_array("keys", series.shape[0], np.int64)
+        grouped = self._scratch_array("grouped", series.shape[0], np.float64)
+        fill = self._scratch_array("fill", self.instances + 1, np.int64)
+        fill[:] = 0
+        touched = self._scratch_array("touched", self.instances + 1, np.int64)
         while True:
             _update(i, j, groups, times, offsets, messages, series, values, value_messages, slots, keys, grouped,
                     fill, touched, self.gint, self.gsub, self.ring_i, self.ring_f, self._gser_off, self._gser,
@@ -677,6 +684,13 @@ class WindowBank:
                 closes += self._close_before(g, math.floor(times[i] / self.gsub[g]))
             else:
                 closes += self._close_before(g, int(self.gint[g, _G_SEQ] // int(self.gsub[g])))
+
+    def _scratch_array(self, name: str, size: int, dtype) -> np.ndarray:
+        """A scratch array of at least ``size`` elements (its first ``size``)."""
+        a = self._scratch.get(name)
+        if a is None or a.shape[0] < size:
+            a = self._scratch[name] = np.empty(max(size, 1024), dtype=dtype)
+        return a[:size]
 
     def _close_before(self, g: int, w: int) -> list[WindowClose]:
         """Close the open sub-windows an event of sub-window ``w`` leaves behind."""
@@ -724,8 +738,8 @@ class WindowBank:
                        self.fine, self.ref_expected, self.coarse_of, self.ref_cdf, self.ref_area,
                        statistics.DEFAULT_EPSILON, stats, top)
         out = {}
-        for k, s in enumerate(series.tolist()):
-            row = dict(zip(_NUMERIC_COLUMNS, stats[k].tolist()))
+        for s, values, tops in zip(series.tolist(), stats.tolist(), top.tolist()):
+            row = dict(zip(_NUMERIC_COLUMNS, values))
             n = row["count"]
             row["count"] = int(n)
             row["missing_rate"] = max(0.0, 1.0 - n / events)
@@ -737,7 +751,7 @@ class WindowBank:
             else:
                 bounds = ref.bounds
                 row["top_bins"] = [{"bin": bounds[int(b) : int(b) + 2], "reference": e, "window": a, "psi": psi}
-                                   for b, e, a, psi in top[k].tolist() if b >= 0]
+                                   for b, e, a, psi in tops if b >= 0]
             out[s] = row
         return out
 

@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     parser.add_argument("--window", type=int, default=12_000)
     parser.add_argument("--batch", type=int, default=10_000, help="events per batch (the service's batch size)")
     parser.add_argument("--slides", default="1,4,12", help="sub-windows per window to compare (1: tumbling)")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
     slides = [int(s) for s in args.slides.split(",")]
     bad = [s for s in slides if args.window % s]

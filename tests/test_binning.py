@@ -15,6 +15,7 @@ DISTRIBUTIONS = {
     "pareto": lambda rng, n, shift: rng.pareto(1.5 - shift, n),
     "integers": lambda rng, n, shift: rng.poisson(3.0 + 10 * shift, n).astype(float),
     "two points": lambda rng, n, shift: rng.choice([0.0, 1.0 + shift], n),
+    "far from zero": lambda rng, n, shift: 1.7e9 + rng.normal(shift * 1e-3, 1e-3, n),
 }
 
 
@@ -29,9 +30,12 @@ def test_a_value_lands_in_the_bin_numpy_searchsorted_gives(distribution):
     draw = DISTRIBUTIONS[distribution]
     bins = _bins(draw(rng, 20_000, 0.0), coarse=[0.5, 2.0])
     edges = bins.edges
-    # values of the reference's kind, far outside it, on and just beside every edge, infinities
-    values = np.concatenate([draw(rng, 20_000, 0.3), rng.normal(0, 1e6, 100), edges, np.nextafter(edges, -np.inf),
-                             np.nextafter(edges, np.inf), [np.inf, -np.inf, 1e308, -1e308]])
+    # values of the reference's kind, far outside it, on and just beside every edge and every
+    # cell of the lookup table, infinities
+    cells = bins.start + np.arange(bins.table.size - 1) / bins.scale if bins.scale else np.zeros(1)
+    near = np.concatenate([edges, cells])
+    values = np.concatenate([draw(rng, 20_000, 0.3), rng.normal(0, 1e6, 100), near, np.nextafter(near, -np.inf),
+                             np.nextafter(near, np.inf), [np.inf, -np.inf, 1e308, -1e308]])
     assert np.array_equal(bins.locate(values), np.searchsorted(edges, values, side="right"))
     assert bins.locate([np.nan]).tolist() == [0]
 
