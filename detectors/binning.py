@@ -129,11 +129,12 @@ def ks_kernel(counts, reference_cdf):
         n += counts[b]
     if not n > 0.0:
         return math.nan
+    per_value = 1.0 / n
     below = 0.0
     gap = 0.0
     for b in range(reference_cdf.shape[0]):
         below += counts[b]
-        gap = max(gap, abs(below / n - reference_cdf[b]))
+        gap = max(gap, abs(below * per_value - reference_cdf[b]))
     return gap
 
 

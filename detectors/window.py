@@ -140,7 +140,8 @@ class WindowClose:
     series: dict[int, dict] = field(default_factory=dict)
 
 
-def _mean_m2(n: float, shift: float, total: float, squares: float) -> tuple[float, float]:
+@nb.njit(cache=True)
+def _mean_m2(n, shift, total, squares):
     """Mean and sum of squared deviations of ``n`` values with this sum and sum of squares
     about ``shift``."""
     return shift + total / n, max(squares - total * total / n, 0.0)
@@ -829,8 +830,9 @@ def _close_numeric(series, held, inst_base, hist, mom, shift, ref_info, fine, re
         if n == 0.0:
             continue
         # the sums are about one shift for all of the series' windows: they add up as they are
-        row[1] = shift[s] + total / n
-        row[2] = math.sqrt(max(squares - total * total / n, 0.0) / (n - 1.0)) if n > 1.0 else 0.0
+        mean, m2 = _mean_m2(n, shift[s], total, squares)
+        row[1] = mean
+        row[2] = math.sqrt(m2 / (n - 1.0)) if n > 1.0 else 0.0
         if bins == 1:
             continue  # no reference
         coarse = np.int64(ref_info[s, _I_COARSE])
