@@ -101,16 +101,18 @@ def locate(padded, table, row, start, scale, x):
     c = (x - start) * scale
     cells = table.shape[1] - 2
     if c >= cells:
-        cell = cells
+        index = cells + 1
     elif c >= 0.0:
-        cell = np.int64(c)
+        index = np.int64(c) + 1
     else:
-        cell = -1  # also NaN
-    b = np.int64(table[row, cell + 1])  # at or below the bin of x
-    b += padded[row, b + 1] <= x
-    while padded[row, b + 1] <= x:  # a cell with more than one edge
-        b += 1
-    return b
+        index = 0  # also NaN
+    # unsigned indices: numba leaves out its check for a negative (from the end) index
+    row, one = np.uint64(row), np.uint64(1)
+    b = np.uint64(table[row, np.uint64(index)])  # at or below the bin of x
+    b += np.uint64(padded[row, b + one] <= x)
+    while padded[row, b + one] <= x:  # a cell with more than one edge
+        b += one
+    return np.int64(b)
 
 
 @nb.njit(cache=True)

@@ -77,6 +77,8 @@ _R_FIRST_T, _R_LAST_T = range(2)
 # value, min and max (the count is the sum of the instance's bin counts)
 _M_SUM, _M_SUM2, _M_MIN, _M_MAX = range(4)
 _M_WIDTH = 4
+# per instance and bin: the count and (numeric) the values' sum about the series' shift
+_H_COUNT, _H_SUM = 0, 1
 #: the layout of :func:`get_state`; a state of another layout is refused
 STATE_FORMAT = 2
 #: fine bins per reference at most: bin numbers fit the 16-bit lookup tables
@@ -249,10 +251,12 @@ def _observe(v_start, start, stop, messages, slots, v_series, v_values, v_messag
     end = v_start + np.searchsorted(v_messages[v_start:], messages[stop - 1], side="right")
     n_touched = 0
     learning = False
+    # indices are cast to unsigned where they cannot be negative: numba then leaves out the
+    # check for a negative (from the end) index, a good share of these loops' work
     for j in range(v_start, end):
-        r = slots[v_messages[j]]
+        r = slots[np.uint64(v_messages[j])]
         if r >= 0:
-            inst = inst_base[v_series[j]] + r
+            inst = np.uint64(inst_base[np.uint64(v_series[j])] + r)
             keys[j] = inst
             if fill[inst] == 0:
                 touched[n_touched] = inst
@@ -270,7 +274,8 @@ def _observe(v_start, start, stop, messages, slots, v_series, v_values, v_messag
     for j in range(v_start, end):
         inst = keys[j]
         if inst >= 0:
-            grouped[fill[inst]] = v_values[j]
+            inst = np.uint64(inst)
+            grouped[np.uint64(fill[inst])] = v_values[j]
             fill[inst] += 1
     first = 0
     for t in range(n_touched):
@@ -293,18 +298,19 @@ def _observe_instance(inst, s, values, kind, fine, table, cell, shift, hist, mom
     if kind[s] != NUMERIC:
         last_code = hist.shape[1] - 1
         for x in values:
-            hist[inst, min(np.int64(x), last_code), 0] += 1.0
+            hist[inst, min(np.int64(x), last_code), _H_COUNT] += 1.0
         return
     if shift[s] != shift[s]:
         shift[s] = values[0]
     start, scale, d0 = cell[s, 0], cell[s, 1], shift[s]
     total = squares = 0.0
     low, high = np.inf, -np.inf
+    row, count, total_of = np.uint64(inst), np.uint64(_H_COUNT), np.uint64(_H_SUM)  # unsigned: see _observe
     for x in values:
-        b = binning.locate(fine, table, s, start, scale, x)
+        b = np.uint64(binning.locate(fine, table, s, start, scale, x))
         d = x - d0
-        hist[inst, b, 0] += 1.0
-        hist[inst, b, 1] += d
+        hist[row, b, count] += 1.0
+        hist[row, b, total_of] += d
         total += d
         squares += d * d
         low = min(low, x)
@@ -757,7 +763,7 @@ class WindowBank:
         return out
 
     def _categorical(self, s: int, insts: list[int], events: int) -> dict:
-        counts = self.hist[insts, :, 0].sum(axis=0)
+        counts = self.hist[insts, :, _H_COUNT].sum(axis=0)
         n = float(counts.sum())
         out = {"count": int(n), "missing_rate": max(0.0, 1.0 - n / events)}
         ref = self.references[s]
@@ -819,8 +825,8 @@ def _close_numeric(series, held, inst_base, hist, mom, shift, ref_info, fine, re
         for r in held:
             inst = inst_base[s] + r
             for b in range(bins):
-                fine_counts[b] += hist[inst, b, 0]
-                fine_sums[b] += hist[inst, b, 1]
+                fine_counts[b] += hist[inst, b, _H_COUNT]
+                fine_sums[b] += hist[inst, b, _H_SUM]
             total += mom[inst, _M_SUM]
             squares += mom[inst, _M_SUM2]
             lo = min(lo, mom[inst, _M_MIN])
