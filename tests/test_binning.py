@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from driftwire.detectors.binning import RESOLUTION, FineBins
+from driftwire.detectors.binning import RESOLUTION, FineBins, quantiles
 
 DISTRIBUTIONS = {
     "normal": lambda rng, n, shift: rng.normal(shift, 1.0, n),
@@ -85,3 +85,29 @@ def test_a_window_beyond_the_reference_is_measured_exactly_there():
     assert bins.wasserstein(window) == pytest.approx(sps.wasserstein_distance(reference, window), rel=1e-6)
     assert bins.ks(np.bincount(bins.locate(window), minlength=bins.size)) == pytest.approx(
         sps.ks_2samp(reference, window).statistic, abs=1e-12)  # 2/3: the gap between 1 and 5
+
+
+@pytest.mark.parametrize("distribution", DISTRIBUTIONS)
+@pytest.mark.parametrize("shift", [0.0, 0.3])
+def test_window_quantiles_lie_in_the_bins_that_hold_their_ranks_on_a_million_values(distribution, shift):
+    """The documented bound against numpy.quantile on 10^6 values: each quantile lies between
+    the lower bound of the bin holding rank floor(q (n-1)) and the upper bound of the bin
+    holding rank ceil(q (n-1)); for a window like its reference that span holds at most about
+    two fine bins' share of the window."""
+    rng = np.random.default_rng(6)
+    draw = DISTRIBUTIONS[distribution]
+    bins = _bins(draw(rng, 100_000, 0.0))
+    window = np.sort(draw(rng, 1_000_000, shift))
+    counts = np.bincount(bins.locate(window), minlength=bins.size)
+    q = np.linspace(0.0, 1.0, 201)
+    got = quantiles(bins.edges, counts, window[0], window[-1], q)
+    exact = np.quantile(window, q)
+    rank = q * (window.size - 1)
+    bounds = np.concatenate(([window[0]], np.clip(bins.edges, window[0], window[-1]), [window[-1]]))
+    lo = bounds[bins.locate(window[np.floor(rank).astype(int)])]
+    hi = bounds[bins.locate(window[np.ceil(rank).astype(int)]) + 1]
+    assert np.all((lo <= exact) & (exact <= hi))
+    assert np.all((lo <= got) & (got <= hi))
+    if shift == 0.0 and distribution not in ("integers", "two points"):
+        between = np.abs(np.searchsorted(window, got) - np.searchsorted(window, exact)) / window.size
+        assert between.max() <= 2.0 / RESOLUTION + 0.002
