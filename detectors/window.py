@@ -188,10 +188,10 @@ def _open(g, w, gint, ring_i, ring_f, gser_off, gser, inst_base, hist, mom):
 def _assign(start, groups, times, offsets, messages, gint, gsub, ring_i, ring_f, gser_off, gser, inst_base, hist,
             mom, slots):
     """The ring position of each event from ``start`` in its group's windows into ``slots`` at
-    its message (_LEARN while its group learns a reference, _SKIP when late), up to where Python is needed:
-    after the event that completes a group's reference or a count clock's sub-window, before an
-    event whose window needs an earlier one closed. Returns (reason, first event not assigned,
-    group)."""
+    its message (_LEARN while its group learns a reference, _SKIP when late), up to where
+    Python is needed: after the event that completes a group's reference or a count clock's
+    sub-window, before an event whose window needs an earlier one closed. Returns (reason,
+    first event not assigned, group)."""
     for i in range(start, groups.shape[0]):
         g = groups[i]
         if gint[g, _G_PHASE] == 0:
@@ -662,8 +662,10 @@ class WindowBank:
         return self.update_messages(groups, times, offsets, messages, series, values, value_events)
 
     def update_messages(self, groups, times, offsets, messages, series, values, value_messages):
-        """:meth:`update` with events and values matched by message number (increasing) instead
-        of event index: a service passes the positions of its records in the consumed batch."""
+        """:meth:`update` with events and values matched by message number instead of event
+        index: a service passes the positions of its records in the consumed batch. Message
+        numbers are non-negative and increasing; a table as long as the largest is made, so
+        they should be small (positions, not offsets)."""
         closes: list[WindowClose] = []
         i = j = 0
         out = self._out

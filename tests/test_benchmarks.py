@@ -36,6 +36,10 @@ def test_bench_service_reports_three_rates_and_their_ratios():
     # the ratios printed to two decimals, of the rates printed to the event
     assert abs(number(r"driftwire / bare consumer:\s+([\d.]+)x", out) - driftwire / bare) <= 0.0051
     assert abs(number(r"driftwire / river:\s+([\d.]+)x", out) - driftwire / river) <= 0.0051
+    off = number(r"windows off\s+([\d,]+) events/s", out)
+    assert abs(number(r"windows on / windows off:\s+([\d.]+)x", out) - driftwire / off) <= 0.0051
+    # one round: the median of the rounds' own ratios is that round's ratio
+    assert abs(number(r"median of the rounds' own ratios ([\d.]+)x", out) - driftwire / off) <= 0.0051
 
 
 def test_bench_detectors_compares_every_detector_with_river():
