@@ -946,3 +946,18 @@ def set_state(state: dict) -> WindowBank:
             bank.set_reference(s, profile)
     bank._index_groups()
     return bank
+
+
+def warm_up() -> None:
+    """Compile or load the kernels before the first batch waits on them: a group learns its
+    reference from its first events, numeric and categorical, then a window closes against it."""
+    bank = WindowBank()
+    g = bank.add_group(WindowSpec(size=4, reference_size=4))
+    numeric, categorical = bank.add_series(g), bank.add_series(g, CATEGORICAL)
+    events = np.arange(8, dtype=np.int64)
+    codes = bank.category_codes(categorical, ["a", "b", "a", "c"] * 2)
+    values = np.column_stack((np.arange(8.0), codes)).ravel()
+    closes = bank.update(np.zeros(8, dtype=np.int64), events * 1.0, events, np.tile([numeric, categorical], 8),
+                         values, np.repeat(events, 2))
+    if len(closes) != 1:
+        raise RuntimeError(f"window warm-up closed {len(closes)} windows, not 1")

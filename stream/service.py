@@ -33,7 +33,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from driftwire.detectors import kernels, standardize
+from driftwire.detectors import kernels, standardize, window
 from driftwire.detectors.performance import KEEP_TESTING, PROMOTE, ROLLBACK
 
 from . import decode as dec
@@ -771,11 +771,12 @@ class DriftService:
 
 def warm_up_kernels(detectors=kernels.NAMES) -> float:
     """Load, or on a cold numba cache compile, the bank loops of ``detectors`` (registry names),
-    the standardizer and the scanner; returns the seconds it took."""
+    the standardizer, the scanner and the windows; returns the seconds it took."""
     started = time.perf_counter()
     kernels.warm_up_banks(detectors)
     standardize.warm_up()
     scan.warm_up()
+    window.warm_up()
     return time.perf_counter() - started
 
 
