@@ -236,6 +236,8 @@ class FineBins:
     edges: np.ndarray
     reference_cdf: np.ndarray  # the reference's share below each edge
     reference_area: np.ndarray  # per bin, the integral of the reference's CDF over it (0 for open bins)
+    first: int  # the edge at the reference's minimum
+    last: int  # the edge just above its maximum
     start: float
     scale: float
     table: np.ndarray
@@ -254,8 +256,9 @@ class FineBins:
         cumulative = np.concatenate(([0.0], np.cumsum(weights)))
         below = np.searchsorted(items, edges, side="left")
         reference_cdf = cumulative[below] / cumulative[-1]
+        first, last = np.searchsorted(edges, [lo, np.nextafter(hi, np.inf)]).tolist()
         start, scale, table = lookup_table(edges, CELLS_PER_BIN * resolution)
-        return cls(edges, reference_cdf, _areas(items, weights, edges, below), start, scale, table)
+        return cls(edges, reference_cdf, _areas(items, weights, edges, below), first, last, start, scale, table)
 
     def wasserstein(self, values) -> float:
         """Wasserstein-1 distance of a window of ``values`` to the reference, from its counts and
@@ -264,9 +267,8 @@ class FineBins:
         bins = self.locate(values)
         counts = np.bincount(bins, minlength=self.size).astype(np.float64)
         sums = np.bincount(bins, weights=values, minlength=self.size)
-        first, last = 0, self.edges.size - 1
         return float(wasserstein_kernel(self.edges, counts, sums, 0.0, self.reference_cdf, self.reference_area,
-                                        first, last))
+                                        self.first, self.last))
 
     @property
     def size(self) -> int:

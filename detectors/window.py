@@ -562,7 +562,7 @@ class WindowBank:
         fine = binning.FineBins.from_sample(np.clip(items, lo, hi), weights, edges, self.resolution, lo, hi)
         m = fine.edges.size
         self.fine[s] = np.nan
-        self.fine[s, 1 : m + 1] = fine.edges
+        self.fine[s, : m + 2] = fine.padded
         self.table[s] = fine.table
         self.cell[s] = (fine.start, fine.scale)
         self.ref_expected[s] = 0.0
@@ -574,8 +574,7 @@ class WindowBank:
         self.ref_cdf[s, :m] = fine.reference_cdf
         self.ref_area[s] = 0.0
         self.ref_area[s, : m + 1] = fine.reference_area
-        first, last = np.searchsorted(fine.edges, [lo, np.nextafter(hi, np.inf)])
-        self.ref_info[s] = (m, edges.size + 1, first, last, profile["count"], profile["std"])
+        self.ref_info[s] = (m, edges.size + 1, fine.first, fine.last, profile["count"], profile["std"])
         return fine
 
     def category_code(self, s: int, name: str) -> int:

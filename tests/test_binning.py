@@ -24,6 +24,19 @@ def _bins(reference: np.ndarray, coarse=()) -> FineBins:
     return FineBins.from_sample(reference, np.ones(reference.size), np.asarray(coarse, dtype=float))
 
 
+def _shares(bins: FineBins, values: np.ndarray) -> np.ndarray:
+    """Share of ``values`` in each fine bin."""
+    return np.bincount(bins.locate(values), minlength=bins.size) / values.size
+
+
+def _reference_and_window(distribution: str, seed: int) -> tuple[np.ndarray, np.ndarray, FineBins]:
+    """20,000 values of ``distribution``, a window of 5,000 shifted by 0.1, the reference's bins."""
+    rng = np.random.default_rng(seed)
+    draw = DISTRIBUTIONS[distribution]
+    reference, window = draw(rng, 20_000, 0.0), draw(rng, 5_000, 0.1)
+    return reference, window, _bins(reference)
+
+
 @pytest.mark.parametrize("distribution", DISTRIBUTIONS)
 def test_a_value_lands_in_the_bin_numpy_searchsorted_gives(distribution):
     rng = np.random.default_rng(1)
@@ -44,33 +57,25 @@ def test_the_fine_edges_hold_the_coarse_edges_and_the_range():
     reference = np.random.default_rng(2).normal(0, 1, 5000)
     bins = _bins(reference, coarse=[-0.5, 0.25])
     assert {-0.5, 0.25, reference.min(), np.nextafter(reference.max(), np.inf)} <= set(bins.edges.tolist())
-    share = np.bincount(bins.locate(reference), minlength=bins.size) / reference.size
+    share = _shares(bins, reference)
     assert share[0] == 0 and share[-1] == 0  # nothing of the reference beyond its range
     assert share.max() <= 1.0 / RESOLUTION + 2.0 / reference.size
 
 
 @pytest.mark.parametrize("distribution", DISTRIBUTIONS)
 def test_ks_is_low_by_at_most_the_references_largest_share_in_one_fine_bin(distribution):
-    rng = np.random.default_rng(3)
-    draw = DISTRIBUTIONS[distribution]
-    reference, window = draw(rng, 20_000, 0.0), draw(rng, 5_000, 0.1)
-    bins = _bins(reference)
+    reference, window, bins = _reference_and_window(distribution, 3)
     counts = np.bincount(bins.locate(window), minlength=bins.size)
-    share = np.bincount(bins.locate(reference), minlength=bins.size) / reference.size
     exact = sps.ks_2samp(reference, window).statistic
-    assert -1e-12 <= exact - bins.ks(counts) <= share.max() + 1e-12
+    assert -1e-12 <= exact - bins.ks(counts) <= _shares(bins, reference).max() + 1e-12
 
 
 @pytest.mark.parametrize("distribution", DISTRIBUTIONS)
 def test_wasserstein_is_within_its_bound_and_two_percent_of_scipy(distribution):
-    rng = np.random.default_rng(4)
-    draw = DISTRIBUTIONS[distribution]
-    reference, window = draw(rng, 20_000, 0.0), draw(rng, 5_000, 0.1)
-    bins = _bins(reference)
+    reference, window, bins = _reference_and_window(distribution, 4)
     exact = sps.wasserstein_distance(reference, window)
     got = bins.wasserstein(window)
-    ref_share = np.bincount(bins.locate(reference), minlength=bins.size) / reference.size
-    win_share = np.bincount(bins.locate(window), minlength=bins.size) / window.size
+    ref_share, win_share = _shares(bins, reference), _shares(bins, window)
     bound = np.sum(np.diff(bins.edges) * (ref_share[1:-1] + win_share[1:-1]))
     assert abs(got - exact) <= bound + 1e-12
     assert got == pytest.approx(exact, rel=0.02)
