@@ -1,5 +1,8 @@
 # driftwire: slim, non-root, with numba's compiled kernels baked into the image.
-FROM python:3.11-slim
+# BASE_IMAGE: any image with the layout of python:3.11-slim (python and pip in /usr/local/bin,
+# useradd); deploy/image/verify.sh builds one from Debian's packages and passes it here.
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -14,8 +17,9 @@ COPY pyproject.toml README.md ./
 COPY detectors detectors
 COPY stream stream
 COPY schemas schemas
+# Leave /build before deleting it: numba asks for the working directory when it compiles.
 RUN pip install . \
-    && rm -rf /build \
+    && cd / && rm -rf /build \
     && useradd --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin driftwire \
     && mkdir -p "$NUMBA_CACHE_DIR" \
     && driftwire warm-up \
