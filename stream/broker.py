@@ -50,10 +50,18 @@ class EmbeddedBroker:
         self.log_path = log_path
         self._process: subprocess.Popen | None = None
         self._log = None
+        #: the log is a temporary file of its own, removed when it stops
+        self._owns_log = False
+        self._last_tail = ""
 
     @property
     def bootstrap_servers(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        """The broker's process id while started (to signal it: freeze it with SIGSTOP, ...)."""
+        return self._process.pid if self._process is not None else None
 
     @property
     def running(self) -> bool:
@@ -70,6 +78,7 @@ class EmbeddedBroker:
         if self.log_path is None:
             fd, self.log_path = tempfile.mkstemp(prefix="driftwire-tansu-", suffix=".log")
             os.close(fd)
+            self._owns_log = True
         self._log = open(self.log_path, "ab")
         # Its own session, so a Ctrl-C meant for the foreground process does not kill it first.
         self._process = subprocess.Popen(
@@ -89,7 +98,9 @@ class EmbeddedBroker:
         admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
         while time.monotonic() < deadline:
             if not self.running:
-                raise BrokerError(f"tansu exited with code {self._process.returncode}: {self.log_tail()}")
+                code = self._process.returncode
+                self.stop()
+                raise BrokerError(f"tansu exited with code {code}: {self.log_tail()}")
             try:
                 admin.list_topics(timeout=1.0)
                 return
@@ -106,8 +117,9 @@ class EmbeddedBroker:
             return False
 
     def log_tail(self, n: int = 2000) -> str:
+        """The end of the broker's log; after a stop that removed it, its end at the stop."""
         if not self.log_path or not Path(self.log_path).exists():
-            return ""
+            return self._last_tail[-n:]
         return Path(self.log_path).read_bytes()[-n:].decode("utf-8", "replace")
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -124,6 +136,11 @@ class EmbeddedBroker:
         if self._log:
             self._log.close()
             self._log = None
+        if self._owns_log:
+            self._last_tail = self.log_tail()
+            Path(self.log_path).unlink(missing_ok=True)
+            self.log_path = None
+            self._owns_log = False
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start() if not self.running else self

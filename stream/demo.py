@@ -8,6 +8,7 @@ the dead-letter path shows too.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -36,16 +37,21 @@ def _out(line: str = "") -> None:
     print(line, flush=True)
 
 
-def run_demo(args) -> int:
+def run_demo(args, config=None) -> int:
+    """Run the demo with ``config`` (else the one ``args.config`` names); its exit status."""
     logging.getLogger("driftwire").setLevel(logging.WARNING)
     bootstrap = args.bootstrap_servers or os.environ.get("DRIFTWIRE_BOOTSTRAP_SERVERS")
     if not bootstrap:
         _out("starting the embedded Kafka-protocol broker (Tansu, in memory) ...")
     with bus(bootstrap) as servers:
-        return _demo(args, servers)
+        code = _demo(args, servers, config if config is not None else load_config(args.config))
+        # The service's producer lives in a reference cycle: collect it while the broker still
+        # serves, or it logs the broker going away after the summary.
+        gc.collect()
+        return code
 
 
-def _demo(args, bootstrap: str) -> int:
+def _demo(args, bootstrap: str, config) -> int:
     settings = Settings(
         bootstrap_servers=bootstrap,
         group_id=args.group_id or "driftwire-demo",
@@ -53,7 +59,6 @@ def _demo(args, bootstrap: str) -> int:
         checkpoint_interval=5.0,
         lag_interval=1.0,
     )
-    config = load_config(args.config)
     config.consumer = {**{k: str(v) for k, v in FAST_GROUP_CONFIG.items()}, **config.consumer}
     per_model = max(args.rate / len(simulate.DEFAULT_MODELS), 1.0)
     if config.windows.size is None and config.windows.duration is None:
@@ -141,6 +146,7 @@ def _demo(args, bootstrap: str) -> int:
         service.stop()
         service_thread.join(30)
         producer_thread.join(10)
+        producer.flush(10)
         # the alerts published as the service stopped, so the summary lists every alert it counts
         drain_until = time.monotonic() + 3.0
         while time.monotonic() < drain_until and show_alerts(0.5):
@@ -184,7 +190,8 @@ def _summary(service, seen: Counter, elapsed: float, produced: int) -> None:
     _out()
     _out(f"summary after {elapsed:.0f}s: produced {produced} events, "
          f"consumed {_sum(m, 'driftwire_events_total'):.0f} valid, "
-         f"dead-lettered {_sum(m, 'driftwire_invalid_events_total'):.0f}")
+         f"dead-lettered {_sum(m, 'driftwire_invalid_events_total'):.0f} "
+         "(malformed events the demo injects on purpose)")
     _out(f"  detections: {_sum(m, 'driftwire_drift_detections_total'):.0f}, "
          f"alerts published: {_sum(m, 'driftwire_drift_alerts_total'):.0f} "
          f"(suppressed by cooldown: {_sum(m, 'driftwire_drift_alerts_suppressed_total'):.0f})")
