@@ -15,7 +15,16 @@ import importlib
 
 from .bank import DetectorBank, make_bank
 from .base import Detector
+from .numba_cache import tolerate_unreadable_entries
 from .registry import BUILTIN, available, from_state, make
+
+if __name__ != "driftwire.detectors":
+    # Imported as a top-level package (from the repository's root folder), numba would cache
+    # its kernels under that module name, and every later run of the installed one would fail.
+    raise ImportError(f"import this package as driftwire.detectors, not {__name__}: run from outside the "
+                      "repository's root folder, or as python -m driftwire...")
+
+tolerate_unreadable_entries()
 
 _CLASSES = {cls: module for module, cls in BUILTIN.values()}
 

@@ -9,6 +9,7 @@ The committed ``*.schema.json`` files next to this module are exported from
 the models; ``python -m driftwire.schemas`` rewrites them after a model changes.
 """
 
+from .accepts import accepts
 from .alerts import AlertSource, AlertWindow, DriftAlert
 from .comparison import ModelComparison, PredictionDistance
 from .events import FeatureEvent, LabelEvent, PredictionEvent
@@ -16,7 +17,14 @@ from .export import EVENT_MODELS, SCHEMA_DIR, json_schemas, write_json_schemas
 from .reference import CategoricalProfile, NumericProfile, ReferenceProfile
 from .retrain import OffsetRange, RetrainReason, RetrainRequest
 
+if __name__ != "driftwire.schemas":
+    # Imported as a top-level package (from the repository's root folder), its models would be
+    # other classes than those of driftwire.schemas, and isinstance checks between the two would fail.
+    raise ImportError(f"import this package as driftwire.schemas, not {__name__}: run from outside the "
+                      "repository's root folder, or as python -m driftwire...")
+
 __all__ = [
+    "accepts",
     "EVENT_MODELS",
     "SCHEMA_DIR",
     "AlertSource",

@@ -19,7 +19,7 @@ from .fields import (
     UNKNOWN_VERSION,
     Features,
     ModelVersion,
-    NonEmptyStr,
+    Name,
     Number,
     OptionalFeatures,
     Timestamp,
@@ -32,19 +32,23 @@ _EVENT_CONFIG = ConfigDict(extra="ignore", json_schema_extra={"additionalPropert
 class _Event(BaseModel):
     model_config = _EVENT_CONFIG
 
-    event_id: NonEmptyStr = Field(
+    event_id: Name = Field(
         description=(
             "Producer-assigned identifier of the event, unique for its model. A label is matched to "
-            "its prediction by (model, event_id). Non-empty."
+            "its prediction by (model, event_id). 1 to 256 characters."
         )
     )
-    model: NonEmptyStr = Field(
-        description="Name of the model the event belongs to; detection state and alerts are kept per model. Non-empty."
+    model: Name = Field(
+        description=(
+            "Name of the model the event belongs to; detection state and alerts are kept per model. "
+            "1 to 256 characters."
+        )
     )
     model_version: ModelVersion = Field(
         UNKNOWN_VERSION,
         description=(
-            'Version of the model; detection state is kept per (model, model_version). Absent or null means "unknown".'
+            'Version of the model; detection state is kept per (model, model_version). Absent or null means "unknown". '
+            "At most 256 characters."
         ),
     )
     timestamp: Timestamp = Field(

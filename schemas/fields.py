@@ -19,6 +19,10 @@ _MAX_FLOAT = sys.float_info.max
 #: The model version of an event that gives none.
 UNKNOWN_VERSION = "unknown"
 
+#: The longest event id, model, model version or feature name: each is a key of the service's
+#: state, and the names become metric label values.
+MAX_NAME_LENGTH = 256
+
 _JSON_TYPES = {bool: "boolean", int: "number", float: "number", str: "string", dict: "object",
                list: "array", tuple: "array", type(None): "null"}
 
@@ -74,6 +78,8 @@ def _model_version(v) -> str:
         return UNKNOWN_VERSION
     if not isinstance(v, str):
         raise ValueError(f"must be a string, got {_json_type(v)}")
+    if len(v) > MAX_NAME_LENGTH:
+        raise ValueError(f"must be at most {MAX_NAME_LENGTH} characters")
     return v
 
 
@@ -97,13 +103,14 @@ FeatureValue = Annotated[
 ]
 
 #: Model inputs by feature name.
-Features = dict[str, FeatureValue]
+Features = dict[Annotated[str, Field(max_length=MAX_NAME_LENGTH)], FeatureValue]
 
 #: Model inputs by feature name; null stands for no features, like an absent field.
 OptionalFeatures = Annotated[
     Features,
     BeforeValidator(lambda v: {} if v is None else v),
-    WithJsonSchema({"anyOf": [{"type": "object", "additionalProperties": _FEATURE_VALUE_SCHEMA}, {"type": "null"}]}),
+    WithJsonSchema({"anyOf": [{"type": "object", "additionalProperties": _FEATURE_VALUE_SCHEMA,
+                               "propertyNames": {"maxLength": MAX_NAME_LENGTH}}, {"type": "null"}]}),
 ]
 
 #: Event time in seconds since the Unix epoch, given as a number or an RFC 3339 string with offset.
@@ -115,11 +122,15 @@ Timestamp = Annotated[
 
 #: A model version; null stands for "unknown", like an absent field.
 ModelVersion = Annotated[
-    str, PlainValidator(_model_version), WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "null"}]})
+    str, PlainValidator(_model_version),
+    WithJsonSchema({"anyOf": [{"type": "string", "maxLength": MAX_NAME_LENGTH}, {"type": "null"}]}),
 ]
 
 #: A string of at least one character.
 NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
+
+#: An event id or a model name: one to MAX_NAME_LENGTH characters.
+Name = Annotated[StrictStr, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
 
 #: A timezone-aware datetime, converted to UTC; serialized as RFC 3339 with a trailing Z.
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]

@@ -9,9 +9,14 @@ with one of a fixed set of reasons, the label of ``driftwire_invalid_events_tota
 from __future__ import annotations
 
 import json
+import logging
+import math
 from datetime import datetime
 
+import msgspec
 import orjson
+
+from driftwire.schemas.fields import MAX_NAME_LENGTH
 
 # The reasons an event is dead-lettered: a fixed set, so metric labels stay bounded.
 MALFORMED_JSON = "malformed_json"
@@ -22,16 +27,24 @@ NON_FINITE = "non_finite"
 INVALID_VALUE = "invalid_value"
 OVERSIZED = "oversized"
 UNKNOWN_MODEL = "unknown_model"
+#: the decoder failed on the message in a way no other reason names (logged with its traceback)
+UNDECODABLE = "undecodable"
 REASONS = (
     MALFORMED_JSON, NOT_AN_OBJECT, MISSING_FIELD, WRONG_TYPE, NON_FINITE, INVALID_VALUE, OVERSIZED,
-    UNKNOWN_MODEL,
+    UNKNOWN_MODEL, UNDECODABLE,
 )
+
+#: what msgspec raises on a message its fast decoders refuse; the reference check then says why.
+#: RecursionError: nesting deeper than its stack allows, which orjson refuses as malformed.
+REFUSED = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
 
 PREDICTION = "prediction"
 FEATURE = "feature"
 LABEL = "label"
 
 _MAX_FLOAT = 1.7976931348623157e308
+
+log = logging.getLogger("driftwire")
 
 
 class InvalidEvent(ValueError):
@@ -41,17 +54,43 @@ class InvalidEvent(ValueError):
         self.message = message
 
 
+def undecodable(exc: Exception) -> InvalidEvent:
+    """The dead letter's error for a message whose decoding raised ``exc``, not InvalidEvent:
+    that message alone is refused, and the traceback is logged for a bug report."""
+    log.warning("a message could not be decoded; it is dead-lettered as %s", UNDECODABLE, exc_info=exc)
+    return InvalidEvent(UNDECODABLE, f"{type(exc).__name__}: {exc}"[:500])
+
+
 def parse_json(value: bytes) -> object:
     """orjson's parse; on failure, say whether the text was JSON with NaN/Infinity or not JSON."""
     try:
         return orjson.loads(value)
     except orjson.JSONDecodeError as exc:
-        try:
-            # Python's json accepts NaN, Infinity and overflowing numbers that orjson refuses.
-            json.loads(value)
-        except (ValueError, UnicodeDecodeError):
-            raise InvalidEvent(MALFORMED_JSON, f"not valid JSON: {exc}") from None
-        raise InvalidEvent(NON_FINITE, f"NaN or infinite number: {exc}") from None
+        raise InvalidEvent(_refusal_reason(value), f"not valid JSON: {exc}") from None
+
+
+def _refusal_reason(value: bytes) -> str:
+    """NON_FINITE when NaN, Infinity or an overflowing number is all that keeps ``value`` from
+    being JSON; MALFORMED_JSON for anything else orjson refuses (bad UTF-8, a byte order mark,
+    a lone surrogate escape, nesting deeper than 1024)."""
+    found = []
+
+    def non_finite(text):
+        found.append(text)
+        return 0.0
+
+    def number(text):
+        if not math.isfinite(float(text)):
+            found.append(text)
+        return 0.0
+
+    try:
+        # Python's json reads NaN, Infinity and overflowing numbers through these hooks, and
+        # refuses a byte order mark in a str; it accepts lone surrogates, which orjson does not.
+        json.loads(value.decode("utf-8"), parse_constant=non_finite, parse_float=number, parse_int=number)
+    except (ValueError, RecursionError):
+        return MALFORMED_JSON
+    return NON_FINITE if found else MALFORMED_JSON
 
 
 def _is_number(v) -> bool:
@@ -76,6 +115,23 @@ def _required_str(doc: dict, name: str) -> str:
     if not v:
         raise InvalidEvent(INVALID_VALUE, f"{name} must not be empty")
     return v
+
+
+def name_error(event_id: str, model: str, version: str, features=()) -> InvalidEvent | None:
+    """The error of an event id, model, version or feature name longer than MAX_NAME_LENGTH
+    (they become keys of the service's state and metric label values), if any."""
+    for what, name in (("event_id", event_id), ("model", model), ("model_version", version),
+                       *(("feature name", f) for f in features)):
+        if len(name) > MAX_NAME_LENGTH:
+            return InvalidEvent(INVALID_VALUE, f"{what} of {len(name)} characters is longer than {MAX_NAME_LENGTH}: "
+                                               f"{name[:40]!r}...")
+    return None
+
+
+def _check_names(event_id: str, model: str, version: str, features=()) -> None:
+    error = name_error(event_id, model, version, features)
+    if error is not None:
+        raise error
 
 
 def parse_timestamp(v) -> float | None:
@@ -177,6 +233,7 @@ def check_header(doc, kind: str) -> Event:
         if kind != PREDICTION:
             raise InvalidEvent(MISSING_FIELD, "missing required field 'features'")
         features = {}
+    _check_names(event_id, model, version, features)
     if kind == PREDICTION:
         if "prediction" not in doc:
             raise InvalidEvent(MISSING_FIELD, "missing required field 'prediction'")
@@ -212,6 +269,7 @@ def check_label(doc) -> Label:
         if version is not None:
             raise InvalidEvent(WRONG_TYPE, f"model_version must be a string, got {type(version).__name__}")
         version = "unknown"
+    _check_names(event_id, model, version)
     timestamp = parse_timestamp(doc.get("timestamp"))
     if "label" not in doc:
         raise InvalidEvent(MISSING_FIELD, "missing required field 'label'")

@@ -13,18 +13,20 @@ from typing import Annotated
 import msgspec
 import numpy as np
 
+from driftwire.schemas.fields import MAX_NAME_LENGTH
+
 from . import decode as dec
 from .join import JoinStore
 from .router import MAX_EVENT_TIME
 
-_NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+_Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_LENGTH)]
 
 
 class _PlainLabel(msgspec.Struct):
-    event_id: _NonEmpty
-    model: _NonEmpty
+    event_id: _Name
+    model: _Name
     label: float | str | bool
-    model_version: str = "unknown"
+    model_version: Annotated[str, msgspec.Meta(max_length=MAX_NAME_LENGTH)] = "unknown"
     timestamp: float | str | None = None
 
 
@@ -51,9 +53,10 @@ def decode_label(value: bytes | None, max_bytes: int) -> dec.Label:
         doc = _LABEL.decode(value)
         if type(doc.label) is float and not math.isfinite(doc.label):
             raise msgspec.DecodeError("non-finite label")
+        dec.parse_json(value)  # what msgspec skips unread (see Router.decode)
         timestamp = dec.parse_timestamp(doc.timestamp) if type(doc.timestamp) is str else doc.timestamp
         return dec.Label(doc.event_id, doc.model, doc.model_version, timestamp, doc.label)
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except dec.REFUSED:
         return dec.check_label(dec.parse_json(value))
 
 
@@ -67,7 +70,9 @@ class LabelRouter:
         self.allowed_models = allowed_models
         #: labels taken in this batch per model, for the event counters
         self.counts: dict[str, int] = {}
-        #: offset after the last record taken (-1: none yet), and that of the last checkpoint
+        #: offset after the last record taken (-1: none yet), after the last one whose batch was
+        #: processed in full, and that of the last checkpoint
+        self.taken_offset = -1
         self.next_offset = -1
         self.checkpointed_offset = -1
         self.dirty = False
@@ -87,6 +92,9 @@ class LabelRouter:
                     raise dec.InvalidEvent(dec.UNKNOWN_MODEL, f"model {label.model!r} is not in allowed_models")
             except dec.InvalidEvent as exc:
                 errors.append((k, exc))
+                continue
+            except Exception as exc:  # noqa: BLE001 - one message must not take its batch down
+                errors.append((k, dec.undecodable(exc)))
                 continue
             index = int(indices[k])
             t = label.timestamp
@@ -124,14 +132,14 @@ def _join_fields(values: list) -> list:
     else one by one."""
     try:
         return _JOIN_BATCH.decode(b"[" + b",".join(values) + b"]")
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except dec.REFUSED:
         return [_join_fields_of(value) for value in values]
 
 
 def _join_fields_of(value: bytes) -> _JoinFields:
     try:
         return _JOIN.decode(value)
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except dec.REFUSED:
         # valid for the router, but in a form msgspec refuses (an integer beyond float64)
         doc = dec.check_header(dec.parse_json(value), dec.PREDICTION)
         return _JoinFields(doc.event_id, doc.model, doc.prediction, doc.model_version, doc.score)

@@ -18,6 +18,7 @@ from driftwire.detectors import make_bank, window
 from driftwire.detectors.standardize import WarmupStandardizer
 from driftwire.detectors.window import CATEGORICAL, NUMERIC, WindowBank, WindowClose
 
+from .caps import SeriesBudget
 from .compare import ComparisonTracker
 from .join import JoinStore
 from .outcomes import CLASSIFICATION, REGRESSION, OutcomeTracker, class_name, is_number
@@ -57,23 +58,6 @@ class TypeChange:
     signal: str
     expected: str  # "number", or "string/boolean"
     got: str
-
-
-class SeriesBudget:
-    """The process-wide cap on tracked series, shared by every partition's monitor."""
-
-    def __init__(self, max_series: int):
-        self.max_series = max_series
-        self.used = 0
-
-    def take(self) -> bool:
-        if self.used >= self.max_series:
-            return False
-        self.used += 1
-        return True
-
-    def release(self, n: int) -> None:
-        self.used -= n
 
 
 @dataclass(frozen=True)
@@ -207,6 +191,11 @@ class PartitionMonitor:
         if not self.budget.take():
             return CAPPED
         return self._add_series(Series(model, version, ERROR_SIGNAL, config, joined=True))
+
+    def joins(self, model: str) -> bool:
+        """Whether the predictions and labels of ``model`` are joined: a tracked model whose
+        ``labels.enabled`` is on."""
+        return self.budget.models.tracks(model) and self.outcomes.joins(model)
 
     def note_version(self, model: str, version: str) -> None:
         """Events of ``model`` came with ``version``. A second version of a model starts the join

@@ -16,6 +16,7 @@ import msgspec
 import numpy as np
 
 from driftwire.detectors.profile import category_name
+from driftwire.schemas.fields import MAX_NAME_LENGTH
 
 from . import decode as dec
 from . import scan as sc
@@ -29,7 +30,8 @@ MAX_EVENT_TIME = 1e11
 
 
 class _Shape:
-    """One (model, version, feature names, value types) combination, resolved once."""
+    """One (model, version, feature names, value types) combination, resolved once. The shape
+    of a model beyond the model cap is valid or not as any other, and feeds nothing."""
 
     __slots__ = ("error", "names", "columns", "series", "int_columns", "capped", "direct", "values", "messages",
                  "group", "categories")
@@ -39,7 +41,7 @@ class _Shape:
 
     def __init__(self, monitor: PartitionMonitor, model: str, version: str, names: tuple, types: tuple,
                  n_features: int):
-        self.error: dec.InvalidEvent | None = None
+        self.error = dec.name_error("", model, version, names[:n_features])
         self.names = names
         #: window group of the shape's model version (-1: none)
         self.group = -1
@@ -51,11 +53,14 @@ class _Shape:
         for column, (name, t) in enumerate(zip(names, types)):
             if self.error is None and column < n_features:
                 self.error = dec.feature_type_error(name, t)
-        if self.error is None:
+            if t is int:
+                ints.append(column)
+        tracked = self.error is None and monitor.budget.models.admit(model)
+        if tracked:
+            monitor.note_version(model, version)
             self.group = monitor.window_group(model, version)
-        for column, (name, t) in enumerate(zip(names, types)):
-            if self.error is None:
-                monitor.note_type(model, version, name, t)
+        for column, (name, t) in enumerate(zip(names if tracked else (), types)):
+            monitor.note_type(model, version, name, t)
             if t is not float and t is not int:
                 # Outputs were checked with the header; a string or bool output is categorical.
                 if (t is str or t is bool) and self.group >= 0:
@@ -65,8 +70,6 @@ class _Shape:
                     elif ws == CAPPED:
                         capped += 1
                 continue
-            if t is int:
-                ints.append(column)
             sid = monitor.series_id(model, version, name)
             if sid >= 0:
                 columns.append(column)
@@ -84,7 +87,7 @@ class _Shape:
 
 _OUTPUTS = ("prediction", "score")
 _NONE = type(None)
-_NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+_Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_LENGTH)]
 _FeatureValue = float | str | bool | None
 
 
@@ -93,20 +96,20 @@ class _PlainPrediction(msgspec.Struct):
     it in one C call; whatever it refuses goes through the reference check, which then raises
     the precise error or accepts the unusual form (so the two never disagree)."""
 
-    event_id: _NonEmpty
-    model: _NonEmpty
+    event_id: _Name
+    model: _Name
     prediction: float | str | bool
-    model_version: str = "unknown"
+    model_version: Annotated[str, msgspec.Meta(max_length=MAX_NAME_LENGTH)] = "unknown"
     timestamp: float | str | None = None
     features: dict[str, _FeatureValue] = {}
     score: float | None = None
 
 
 class _PlainFeatures(msgspec.Struct):
-    event_id: _NonEmpty
-    model: _NonEmpty
+    event_id: _Name
+    model: _Name
     features: dict[str, _FeatureValue]
-    model_version: str = "unknown"
+    model_version: Annotated[str, msgspec.Meta(max_length=MAX_NAME_LENGTH)] = "unknown"
     timestamp: float | str | None = None
     prediction = None
     score = None
@@ -146,6 +149,8 @@ class Router:
         #: events taken in this batch per model, for the event counters
         self.counts: dict[str, int] = {}
         #: offset after the last record taken; records below it were taken already (-1: none yet)
+        self.taken_offset = -1
+        #: offset after the last record whose batch was processed in full: what a checkpoint records
         self.next_offset = -1
         #: the offset of this partition's last checkpoint on the state topic
         self.checkpointed_offset = -1
@@ -167,7 +172,9 @@ class Router:
         if shape is None:
             shape = self._new_shape(key)
         if shape.error is not None:
-            raise shape.error
+            # a new exception each time: the shape's own would keep the traceback of its last
+            # raise, and with it the frame and arrays of that whole batch, for as long as it lives
+            raise dec.InvalidEvent(shape.error.reason, shape.error.message)
         for column in shape.int_columns:
             dec.check_feature_range(shape.names[column], values[column])
         if not shape.messages:
@@ -189,7 +196,10 @@ class Router:
             event = self._decoder.decode(value)
             if type(event.timestamp) is str:
                 dec.parse_timestamp(event.timestamp)
-        except (msgspec.DecodeError, UnicodeDecodeError):
+            # msgspec skips the fields it does not know without reading them: bad UTF-8 or a
+            # number beyond float64 there is orjson's to refuse, as for any other message
+            dec.parse_json(value)
+        except dec.REFUSED:
             # msgspec raises UnicodeDecodeError for bad UTF-8 in a string it decodes; the
             # reference check then says malformed_json.
             event = dec.check_header(dec.parse_json(value), self.kind)
@@ -207,7 +217,7 @@ class Router:
             self._table_shapes = []
             self._table_groups = np.zeros(0, dtype=np.int64)
             self._stale_table = False
-        buf, off = sc.pack(values)
+        buf, off = sc.pack(values, self.max_bytes)
         table = self._table
         status, ids, vstart, vals, event_times = table.scan(buf, off, self.kind == dec.PREDICTION, self.max_bytes)
         errors = []
@@ -225,6 +235,8 @@ class Router:
                 self.add(values[k], int(indices[k]), times)
             except dec.InvalidEvent as exc:
                 errors.append((k, exc))
+            except Exception as exc:  # noqa: BLE001 - one message must not take its batch down
+                errors.append((k, dec.undecodable(exc)))
         indices = np.asarray(indices, np.int64)
         if times is not None:
             stamped = (status == sc.FAST) & (np.abs(event_times) < MAX_EVENT_TIME)
@@ -273,7 +285,6 @@ class Router:
         if len(self._shapes) >= MAX_SHAPES:
             self.forget_shapes()
         model, version, names, types = key
-        self.monitor.note_version(model, version)
         shape = self._shapes[key] = _Shape(self.monitor, model, version, names + _OUTPUTS, types, len(names))
         return shape
 

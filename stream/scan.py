@@ -34,6 +34,11 @@ import numba as nb
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
+from driftwire.detectors.numba_cache import tolerate_unreadable_entries
+from driftwire.schemas.fields import MAX_NAME_LENGTH
+
+tolerate_unreadable_entries()
+
 FAST, NEW, SLOW = 0, 1, 2
 T_FLOAT, T_INT, T_STR, T_BOOL, T_NONE = 1, 2, 3, 4, 5
 TYPES = {T_FLOAT: float, T_INT: int, T_STR: str, T_BOOL: bool, T_NONE: type(None)}
@@ -653,7 +658,8 @@ def _match(buf, s, e, t, lit, seg, kind, col, nslots, vals, cur):
             if buf[p] != 34:
                 return False
             q = _string_end(buf, p + 1, e)
-            if q < 0 or (k == S_ID and q == p + 1):
+            # an event id is refused when empty or too long (by the full path: its error is precise)
+            if q < 0 or (k == S_ID and (q == p + 1 or q - p - 1 > MAX_NAME_LENGTH)):
                 return False
             if k == S_TS:
                 v = _timestamp(buf, p + 1, q)
@@ -805,7 +811,7 @@ def scan(buf, off, start, prediction, max_bytes, hash_mask, first_new, slots, ha
                     break
                 lenient |= code == 3
                 if k == K_EVENT_ID or k == K_MODEL:
-                    if t != T_STR or p - vs <= 2:
+                    if t != T_STR or p - vs <= 2 or p - vs - 2 > MAX_NAME_LENGTH:
                         break
                     if k == K_MODEL:
                         model_s, model_e = vs + 1, p - 1
@@ -1069,13 +1075,16 @@ def warm_up() -> None:
 _PAD = bytes(64)
 
 
-def pack(values: list) -> tuple[np.ndarray, np.ndarray]:
-    """The messages as one byte buffer and the offsets of each (a null value is empty); the
-    buffer goes on past the last message, as the scanner's templates need (see :func:`scan`)."""
+def pack(values: list, max_bytes: int = 1 << 62) -> tuple[np.ndarray, np.ndarray]:
+    """The messages as one byte buffer and the offsets of each (a null value is empty, and so is
+    one of more than ``max_bytes``, which only its size refuses); the buffer goes on past the
+    last message, as the scanner's templates need (see :func:`scan`)."""
     try:
+        if max(map(len, values), default=0) > max_bytes:
+            raise TypeError
         joined = b"".join([*values, _PAD])
     except TypeError:
-        values = [b"" if v is None else v for v in values]
+        values = [b"" if v is None or len(v) > max_bytes else v for v in values]
         joined = b"".join([*values, _PAD])
     off = np.zeros(len(values) + 1, dtype=np.int64)
     np.cumsum(np.fromiter(map(len, values), dtype=np.int64, count=len(values)), out=off[1:])

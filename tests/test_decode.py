@@ -92,6 +92,13 @@ def test_accepted_events_carry_the_models_values(doc):
         (b'{"event_id": "a", "model": "m", "prediction": Infinity}', dec.NON_FINITE),
         (b'{"event_id": "a", "model": "m", "prediction": ', dec.MALFORMED_JSON),
         (b"\xff\xfe{}", dec.MALFORMED_JSON),
+        (b'\xef\xbb\xbf{"event_id": "a", "model": "m", "prediction": 1}', dec.MALFORMED_JSON),
+        (b'{"event_id": "\\ud800", "model": "m", "prediction": 1}', dec.MALFORMED_JSON),
+        (b'{"event_id": "a", "model": "m", "prediction": 1, "x": "\\udc00"}', dec.MALFORMED_JSON),
+        (b'{"event_id": "a", "model": "m", "prediction": 1, "x": ' + b"[" * 10_000 + b"]" * 10_000 + b"}",
+         dec.MALFORMED_JSON),
+        (b"{" * 5_000, dec.MALFORMED_JSON),
+        (b'{"event_id": "a", "model": "m", "prediction": 1' + b"9" * 400 + b"}", dec.NON_FINITE),
         (b"42", dec.NOT_AN_OBJECT),
         (b'{"event_id": "a", "model": "m"}', dec.MISSING_FIELD),
         (b'{"event_id": "a", "model": "m", "prediction": {"a": 1}}', dec.WRONG_TYPE),
@@ -100,7 +107,7 @@ def test_accepted_events_carry_the_models_values(doc):
 )
 def test_each_bad_input_has_its_reason(raw, reason):
     with pytest.raises(dec.InvalidEvent) as err:
-        dec.decode(raw, dec.PREDICTION, max_bytes=10_000)
+        dec.decode(raw, dec.PREDICTION, max_bytes=1 << 20)
     assert err.value.reason == reason
     assert err.value.message
 

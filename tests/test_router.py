@@ -16,8 +16,8 @@ from driftwire.stream.router import Router
 from driftwire.stream.settings import DetectionConfig
 
 
-def router(kind=dec.PREDICTION, **kw) -> Router:
-    return Router(PartitionMonitor("t", 0, DetectionConfig(), SeriesBudget(10_000)), kind, 10_000, **kw)
+def router(kind=dec.PREDICTION, max_bytes=10_000, **kw) -> Router:
+    return Router(PartitionMonitor("t", 0, DetectionConfig(), SeriesBudget(10_000)), kind, max_bytes, **kw)
 
 
 def strict_json(raw: bytes) -> bool:
@@ -108,3 +108,47 @@ def test_bad_utf8_in_a_string_is_malformed_json():
             assert error.reason == dec.MALFORMED_JSON
         else:
             raise AssertionError(f"{raw!r} accepted")
+
+
+def test_a_poison_message_in_a_batch_is_refused_alone():
+    """Nesting deeper than any parser's stack, at the top or in an unknown field, a byte order
+    mark and a lone surrogate: each is refused with its reason, and the valid events around
+    them are all taken, in order."""
+    deep = b"[" * 10_000 + b"]" * 10_000
+    poison = [
+        deep,
+        b'{"event_id": "p", "model": "m", "prediction": 1, "extra": ' + deep + b"}",
+        b'{"event_id": "p", "model": "m", "prediction": 1, "extra": ' + b'{"a":' * 10_000 + b"1" + b"}" * 10_001,
+        b'\xef\xbb\xbf{"event_id": "p", "model": "m", "prediction": 1}',
+        b'{"event_id": "\\ud800", "model": "m", "prediction": 1}',
+    ]
+    valid = [orjson.dumps({"event_id": str(i), "model": "m", "prediction": 1, "features": {"x": i}})
+             for i in range(10)]
+    values = valid[:5] + poison + valid[5:]
+    r = router(max_bytes=1 << 20)
+    errors = r.add_batch(values, np.arange(len(values)))
+    assert [(k, e.reason) for k, e in errors] == [(5 + i, dec.MALFORMED_JSON) for i in range(len(poison))]
+    _, taken, messages, _ = r.flush()
+    # two values an event (x, then the prediction), in message order
+    assert messages[::2].tolist() == [*range(5), *range(10, 15)]
+    assert taken[::2].tolist() == list(map(float, range(10)))
+
+
+def test_an_unexpected_decoder_failure_refuses_that_message_alone(monkeypatch):
+    """Whatever a decoder raises on one message, that message is dead-lettered as undecodable
+    and the batch goes on."""
+    r = router()
+    real = r.decode
+
+    def decode(value):
+        if b'"boom"' in value:
+            raise KeyError("boom")
+        return real(value)
+
+    monkeypatch.setattr(r, "decode", decode)
+    # a template the scanner does not take (a nested value), so every event goes through decode
+    values = [orjson.dumps({"event_id": e, "model": "m", "prediction": 1, "x": [1]}) for e in ("a", "boom", "c")]
+    errors = r.add_batch(values, np.arange(3))
+    assert [(k, e.reason) for k, e in errors] == [(1, dec.UNDECODABLE)]
+    assert "KeyError" in errors[0][1].message
+    assert r.flush()[2].tolist() == [0, 2]
