@@ -7,7 +7,9 @@ is counted in ``driftwire_series_dropped_total``.
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import (
@@ -20,6 +22,8 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import generate_latest
 
+from .caps import ModelCap
+
 #: the model label value used once ``max_models`` distinct models have been seen.
 OTHER_MODEL = "__other__"
 
@@ -31,8 +35,8 @@ class Metrics:
         # *_created samples double the series count and say nothing an SRE pages on.
         disable_created_metrics()
         self.registry = registry or CollectorRegistry()
-        self.max_models = max_models
-        self._models: set[str] = set()
+        #: the models with label values of their own: the ones the service tracks
+        self.models = ModelCap(max_models)
         r = self.registry
         self.events = Counter(
             "driftwire_events", "Valid events consumed, by topic and model.", ["topic", "model"], registry=r
@@ -115,6 +119,12 @@ class Metrics:
         self.assigned_partitions = Gauge(
             "driftwire_assigned_partitions", "Input partitions assigned to this replica.", registry=r
         )
+        self.last_fetch_age = Gauge(
+            "driftwire_last_fetch_age_seconds",
+            "Seconds since a leader of this replica's partitions last answered it (a fetch is answered at least "
+            "every fetch.wait.max.ms); NaN while none is assigned.",
+            registry=r,
+        )
         self.window_events = Gauge(
             "driftwire_window_events", "Events in the last closed window of a model version.",
             ["model", "model_version"], registry=r,
@@ -183,29 +193,59 @@ class Metrics:
         )
 
     def model_label(self, model: str) -> str:
-        """``model``, or ``__other__`` once ``max_models`` distinct models have been labelled."""
-        if model in self._models:
-            return model
-        if len(self._models) < self.max_models:
-            self._models.add(model)
-            return model
-        return OTHER_MODEL
+        """``model``, or ``__other__`` for a model beyond the ``max_models`` tracked."""
+        return model if self.models.admit(model) else OTHER_MODEL
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
 
 class HealthState:
-    """What /healthz and /readyz report; the service loop keeps it current."""
+    """What /healthz and /readyz report; the service loop keeps it current.
 
-    def __init__(self):
+    Liveness is whether the service runs, readiness whether it consumes: connected, with
+    partitions, and answered by their leaders within ``fetch_stall_timeout`` seconds (0: not
+    checked). A frozen or unreachable broker makes a replica not ready but leaves it alive,
+    since restarting the pod does not bring the broker back, and restarting every replica at
+    once only adds rebalances to the outage.
+    """
+
+    def __init__(self, fetch_stall_timeout: float = 0.0):
         self.alive = True
         self.connected = False
         self.assigned = False
+        self.fetch_stall_timeout = fetch_stall_timeout
+        #: monotonic time at which a leader of an assigned partition last answered
+        self.last_fetch: float | None = None
+
+    def fetched(self, at: float) -> None:
+        """A leader answered at monotonic time ``at`` (never moves the time back)."""
+        if self.last_fetch is None or at > self.last_fetch:
+            self.last_fetch = at
+
+    def fetch_age(self) -> float:
+        """Seconds since a leader of an assigned partition last answered; NaN with none assigned."""
+        if not self.assigned or self.last_fetch is None:
+            return math.nan
+        return max(time.monotonic() - self.last_fetch, 0.0)
+
+    @property
+    def stalled(self) -> bool:
+        # NaN compares false: a replica without partitions is not stalled, only unassigned
+        return self.fetch_stall_timeout > 0 and self.fetch_age() > self.fetch_stall_timeout
 
     @property
     def ready(self) -> bool:
-        return self.alive and self.connected and self.assigned
+        return self.alive and self.connected and self.assigned and not self.stalled
+
+    def why_not_ready(self) -> str:
+        if not self.connected:
+            return "not connected"
+        if not self.assigned:
+            return "no partitions assigned"
+        if self.stalled:
+            return f"no answer from the partitions' leaders for {self.fetch_age():.0f} s"
+        return "stopping"
 
 
 class MetricsServer:
@@ -243,8 +283,7 @@ def _make_handler(metrics: Metrics, health: HealthState):
                 if health.ready:
                     self._send(200, b"ready\n")
                 else:
-                    why = "not connected" if not health.connected else "no partitions assigned"
-                    self._send(503, f"not ready: {why}\n".encode())
+                    self._send(503, f"not ready: {health.why_not_ready()}\n".encode())
             else:
                 self._send(404, b"not found: try /metrics, /healthz, /readyz\n")
 

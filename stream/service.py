@@ -76,20 +76,73 @@ def client_config(settings: Settings, config: DetectionConfig, role: str) -> dic
             # fetching again (1 s by default): a consumer that processes while it consumes then
             # drains the queue and idles. Check again soon instead.
             "fetch.queue.backoff.ms": 10,
+            # A batch is at most what the local queue holds: with large messages, librdkafka's
+            # defaults (64 MiB queued, 50 MiB a fetch) made batches whose scan took ~1 GiB.
+            "queued.max.messages.kbytes": 16384,
+            "fetch.max.bytes": 16 * 1024 * 1024,
         })
     else:
         conf.update({"enable.idempotence": True, "acks": "all", "linger.ms": 5, "compression.type": "lz4",
-                     "message.max.bytes": MAX_CHECKPOINT_BYTES + 1024})
+                     "message.max.bytes": MAX_CHECKPOINT_BYTES + 1024,
+                     # bounds what dead letters and alerts can hold in memory while the broker lags
+                     # (librdkafka's default is 1 GiB); room for one checkpoint record
+                     "queue.buffering.max.kbytes": 2 * MAX_CHECKPOINT_BYTES // 1024})
     conf.update(settings.kafka_properties())
     conf.update(config.kafka)
     conf.update(config.consumer if role == "consumer" else config.producer)
     return conf
 
 
+def member_config(settings: Settings, config: DetectionConfig) -> dict:
+    """client_config of the consumer that joins the group (the state and references readers are
+    assigned, never members): with ``group.instance.id`` when the settings give one."""
+    conf = client_config(settings, config, "consumer")
+    if settings.group_instance_id:
+        conf.setdefault("group.instance.id", settings.group_instance_id)
+    if cooperative(conf) and config.join.enabled is not False:
+        log.warning("partition.assignment.strategy %s does not give partition p of the predictions and labels "
+                    "topics to one replica: labels whose predictions another replica reads are not joined "
+                    "(counted as no_predictions_partition)", conf["partition.assignment.strategy"])
+    return conf
+
+
+def cooperative(conf: dict) -> bool:
+    """Whether librdkafka rebalances incrementally under ``conf`` (confluent-kafka does not
+    expose its rebalance_protocol()): a cooperative assignor, or the KIP-848 group protocol."""
+    if str(conf.get("group.protocol", "classic")).lower() == "consumer":
+        return True
+    strategies = str(conf.get("partition.assignment.strategy", "")).split(",")
+    return "cooperative-sticky" in {s.strip() for s in strategies}
+
+
+#: librdkafka statistics once a second: what readiness learns the leaders' silence from
+STATISTICS_INTERVAL_MS = 1000
+
+
+def leader_idle(stats: dict, assigned) -> float | None:
+    """Seconds since the leaders of the ``assigned`` (topic, partition)s last answered, from
+    librdkafka's statistics: the least ``rxidle`` among them. A fetch is a long poll answered
+    every fetch.wait.max.ms even without records, so a serving leader stays well under a
+    second. 0 while records of those partitions wait in the local queue (a full queue pauses
+    fetching, not consumption); None when no leader is known or none has answered on its
+    current connection."""
+    leaders = set()
+    for topic, t in stats.get("topics", {}).items():
+        for p, part in t.get("partitions", {}).items():
+            if (topic, int(p)) in assigned:
+                if part.get("fetchq_cnt", 0) > 0:
+                    return 0.0
+                leaders.add(part.get("leader", -1))
+    idle = [b["rxidle"] for b in stats.get("brokers", {}).values()
+            if b.get("nodeid", -1) >= 0 and b["nodeid"] in leaders and b.get("rxidle", -1) >= 0]
+    return min(idle) / 1e6 if idle else None
+
+
 def ensure_topics(settings: Settings, config: DetectionConfig) -> None:
     """Create driftwire's topics where missing (the state topic compacted)."""
     admin_conf = {k: v for k, v in client_config(settings, config, "producer").items()
-                  if k not in ("enable.idempotence", "acks", "linger.ms", "compression.type", "message.max.bytes")}
+                  if k not in ("enable.idempotence", "acks", "linger.ms", "compression.type", "message.max.bytes",
+                                "queue.buffering.max.kbytes")}
     admin = AdminClient(admin_conf)
     n = settings.topic_partitions
     wanted = [
@@ -139,8 +192,9 @@ class DriftService:
         self.settings = settings
         self.config = config or DetectionConfig()
         self.metrics = metrics or Metrics(max_models=settings.max_models)
-        self.health = HealthState()
-        self.budget = SeriesBudget(settings.max_series)
+        self.health = HealthState(settings.fetch_stall_timeout)
+        self.metrics.last_fetch_age.set_function(self.health.fetch_age)
+        self.budget = SeriesBudget(settings.max_series, self.metrics.models)
         self.monitors: dict[tuple[str, int], PartitionMonitor] = {}
         # One cooldown for the whole replica: a model whose events spread over several
         # partitions drifts in all of them at once, and one alert says so.
@@ -166,6 +220,8 @@ class DriftService:
         self._publisher: Publisher | None = None
         self._http: MetricsServer | None = None
         self._last_checkpoint = 0.0
+        #: the loop failed: its state may be ahead of its offsets, and nothing more is checkpointed
+        self._failed = False
         self._last_lag = 0.0
         self._last_stats = 0.0
         self.metrics_port: int | None = None
@@ -201,7 +257,8 @@ class DriftService:
         self._references.read_to_end()
         self._producer = Producer(client_config(s, self.config, "producer"))
         self._publisher = Publisher(self._producer, s.alerts_topic, s.dlq_topic, self.metrics)
-        self._consumer = Consumer({**client_config(s, self.config, "consumer"), "error_cb": self._on_client_error})
+        self._consumer = Consumer({**member_config(s, self.config), "error_cb": self._on_client_error,
+                                   "statistics.interval.ms": STATISTICS_INTERVAL_MS, "stats_cb": self._on_stats})
         topics = s.input_topics if self.config.join.enabled else [t for t in s.input_topics if t != s.labels_topic]
         self._consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke,
                                  on_lost=self._on_lost)
@@ -220,6 +277,12 @@ class DriftService:
                 self._maybe_report()
             self.checkpoint()
             return 0
+        except BaseException:
+            # A batch may be partly applied to the detectors, or alerts left unacknowledged: no
+            # checkpoint may follow (not even the one a revocation at close would write). The
+            # partitions' next owner resumes at the last checkpoint and processes it all again.
+            self._failed = True
+            raise
         finally:
             self.health.alive = False
             self._references.close()
@@ -267,8 +330,18 @@ class DriftService:
             if marks is None:
                 return False
             low, high = marks
-        taken = self.routers[(topic, partition)].next_offset
+        taken = self.routers[(topic, partition)].taken_offset
         return high > (taken if taken >= 0 else low)
+
+    def _on_stats(self, text: str) -> None:
+        """librdkafka's statistics, served by consume(): when the partitions' leaders last answered."""
+        try:
+            idle = leader_idle(orjson.loads(text), self.monitors.keys() - self._paused)
+        except Exception as exc:  # noqa: BLE001 - raised here, it would leave consume() and stop the service
+            log.warning("librdkafka statistics not understood: %r", exc)
+            return
+        if idle is not None:
+            self.health.fetched(time.monotonic() - idle)
 
     def _on_client_error(self, err) -> None:
         # librdkafka retries by itself; readiness reflects whether any broker is reachable.
@@ -296,19 +369,29 @@ class DriftService:
                 monitor.set_state(snap["monitor"])
                 self.cooldown.restore(snap["cooldown"])
                 self.planner.restore(snap.get("retrain", {}))
-                tp.offset = router.next_offset = router.checkpointed_offset = snap["offset"]
+                tp.offset = router.next_offset = router.taken_offset = router.checkpointed_offset = snap["offset"]
                 log.info("restored %s[%d]: %d series, resuming at offset %d",
                          tp.topic, tp.partition, len(monitor.series), snap["offset"])
             elif committed.get(key, OFFSET_INVALID) >= 0:
-                router.next_offset = committed[key]
+                router.next_offset = router.taken_offset = committed[key]
             if monitor.join is not None and not (snap is not None and monitor.join.active):
                 monitor.join.active = self.config.join.enabled is True or self._labels_exist(tp.partition)
             self.monitors[key] = monitor
             self.routers[key] = router
-        consumer.assign(partitions)
+        self._assign(consumer, partitions)
         self.health.assigned = bool(self.monitors)
         self.metrics.assigned_partitions.set(len(self.monitors))
         self.metrics.series_tracked.set(self.budget.used)
+
+    def _assign(self, consumer, partitions) -> None:
+        """Start fetching ``partitions`` from the offsets set on them. A cooperative rebalance
+        hands over only the partitions that move, and they are added to those kept."""
+        if cooperative(client_config(self.settings, self.config, "consumer")):
+            consumer.incremental_assign(partitions)
+        else:
+            consumer.assign(partitions)
+        if partitions:  # the leaders' silence before the partitions were ours is no stall
+            self.health.fetched(time.monotonic())
 
     def _watermarks(self, tp: TopicPartition, timeout: float) -> tuple[int, int] | None:
         """(low, high) watermarks of a partition, asked the broker; None when it cannot say."""
@@ -351,7 +434,13 @@ class DriftService:
 
     # -- the batch -----------------------------------------------------------------------
     def process(self, msgs) -> None:
-        """Decode, route, detect and publish one consumed batch."""
+        """Decode, route, detect and publish one consumed batch; its records count as processed
+        (a checkpoint may record their offsets) only once all of it is."""
+        self._process(msgs)
+        for router in self.routers.values():
+            router.next_offset = router.taken_offset
+
+    def _process(self, msgs) -> None:
         started = time.perf_counter()
         routers = self.routers
         if self._offsets.shape[0] < len(msgs):
@@ -403,7 +492,7 @@ class DriftService:
         self._times[start:end] *= 0.001
         # A record below the offset after the last one taken was taken already (fetched again
         # before a rebalance): keep only those above every earlier one.
-        before = np.maximum.accumulate(np.concatenate(([router.next_offset - 1], offsets[:-1])))
+        before = np.maximum.accumulate(np.concatenate(([router.taken_offset - 1], offsets[:-1])))
         keep = offsets > before
         indices = np.arange(start, end, dtype=np.int64)
         if not keep.all():
@@ -411,14 +500,14 @@ class DriftService:
             run = [run[k] for k in np.flatnonzero(keep).tolist()]
             if not run:
                 return
-        router.next_offset = max(router.next_offset, int(offsets.max()) + 1)
+        router.taken_offset = max(router.taken_offset, int(offsets.max()) + 1)
         values = list(map(Message.value, run))
         errors = router.add_batch(values, indices, self._times)
         self._dead_letters(run, errors)
         store = router.monitor.join
         if store is not None and store.active and router.kind == dec.PREDICTION:
             join_predictions(store, values, indices, {k for k, _ in errors}, self._times,
-                             router.monitor.outcomes.joins)
+                             router.monitor.joins)
 
     def _dead_letters(self, run, errors) -> None:
         for k, exc in errors:
@@ -435,19 +524,19 @@ class DriftService:
         self._times[start:end] = np.fromiter(map(_MS, map(Message.timestamp, run)), dtype=np.float64,
                                              count=end - start)
         self._times[start:end] *= 0.001
-        keep = offsets >= router.next_offset
+        keep = offsets >= router.taken_offset
         if not keep.any():
             return
         indices = np.arange(start, end, dtype=np.int64)[keep]
         run = [m for m, k in zip(run, keep.tolist()) if k]
-        router.next_offset = int(offsets.max()) + 1
+        router.taken_offset = int(offsets.max()) + 1
         owner = self.monitors.get((self.settings.predictions_topic, key[1]))
         store = owner.join if owner is not None else None
         if store is not None and not store.active:
             store.active = True
             log.info("labels arrived on %s[%d]: the predictions of %s[%d] join from offset %d on", key[0], key[1],
-                     owner.topic, owner.partition, self.routers[owner.topic, owner.partition].next_offset)
-        joins = owner.outcomes.joins if store is not None else None
+                     owner.topic, owner.partition, self.routers[owner.topic, owner.partition].taken_offset)
+        joins = owner.joins if store is not None else None
         errors = router.add_batch(list(map(Message.value, run)), indices, offsets[keep], self._times, store, joins)
         self._dead_letters(run, errors)
         if store is None:
@@ -653,7 +742,7 @@ class DriftService:
         """Flush, write detector state with its offsets, then commit those offsets."""
         self._last_checkpoint = time.monotonic()
         keys = list(self.monitors) if keys is None else [k for k in keys if k in self.monitors]
-        if not keys or self._consumer is None:
+        if not keys or self._consumer is None or self._failed:
             return
         self._publisher.flush()
         commits = []
@@ -751,7 +840,12 @@ class DriftService:
                     continue
             position = tp.offset if tp.offset >= 0 else None
             if position is None:
-                committed = self._consumer.committed([tp], timeout=1.0)[0].offset
+                try:
+                    committed = self._consumer.committed([tp], timeout=1.0)[0].offset
+                except KafkaException as exc:
+                    # e.g. while a cooperative rebalance runs, which leaves partitions assigned
+                    log.warning("committed offset of %s[%d]: %s", tp.topic, tp.partition, exc)
+                    continue
                 position = committed if committed >= 0 else 0
             self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(high - position, 0))
 

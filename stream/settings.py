@@ -33,6 +33,11 @@ class Settings(BaseSettings):
 
     bootstrap_servers: str = Field("localhost:9092", description="Kafka bootstrap servers")
     group_id: str = Field("driftwire", description="consumer group; replicas share it")
+    group_instance_id: str | None = Field(
+        None, description="static group membership (group.instance.id), unique per replica and stable across its "
+        "restarts, e.g. a StatefulSet pod's name: a replica back within session.timeout.ms gets its partitions "
+        "again without a rebalance; unset: dynamic membership"
+    )
     predictions_topic: str = "predictions"
     features_topic: str = "features"
     labels_topic: str = "labels"
@@ -62,10 +67,18 @@ class Settings(BaseSettings):
         10.0, ge=0, description="seconds between detector checkpoints to the state topic; 0 = every batch"
     )
     lag_interval: float = Field(5.0, gt=0, description="seconds between consumer-lag readings")
-    max_series: int = Field(
-        20_000, ge=1, description="cap on tracked (model, version, signal) series; more are counted and dropped"
+    fetch_stall_timeout: float = Field(
+        15.0, ge=0, description="seconds without an answer from the leaders of the assigned partitions after which "
+        "/readyz turns 503 (a frozen or unreachable broker); keep it well above fetch.wait.max.ms; 0 = never"
     )
-    max_models: int = Field(1_000, ge=1, description="cap on distinct model label values in metrics")
+    # A tracked series holds ~110 KiB with windows on (~20 KiB off): the default fits the chart's
+    # 1 GiB memory limit whatever names arrive. See the README's table of caps.
+    max_series: int = Field(
+        6_000, ge=1, description="cap on tracked (model, version, signal) series; more are counted and dropped"
+    )
+    max_models: int = Field(
+        1_000, ge=1, description="cap on tracked models; events of further models are counted as __other__ only"
+    )
     auto_create_topics: bool = Field(True, description="create missing topics at start-up")
     topic_partitions: int = Field(3, ge=1, description="partitions of topics driftwire creates")
 

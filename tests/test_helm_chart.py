@@ -423,3 +423,69 @@ def test_notes_say_how_to_reach_metrics_and_about_partitions():
     assert "port-forward svc/dw-driftwire 9108:metrics" in notes
     assert "/metrics" in notes
     assert "partition count" in notes
+
+
+# --- static membership and the StatefulSet ------------------------------------------------
+
+
+def instance_id_env(workload: dict) -> dict | None:
+    (c,) = workload["spec"]["template"]["spec"]["containers"]
+    return next((e for e in c["env"] if e["name"] == "DRIFTWIRE_GROUP_INSTANCE_ID"), None)
+
+
+def test_deployment_joins_as_a_dynamic_member_by_default():
+    docs = objects()
+    assert "StatefulSet" not in by_kind(docs)
+    assert instance_id_env(only(docs, "Deployment")) is None
+
+
+def test_statefulset_pods_join_as_static_members_named_after_the_pod():
+    docs = objects({"workloadKind": "StatefulSet", "replicaCount": 3})
+    assert "Deployment" not in by_kind(docs)
+    sts = only(docs, "StatefulSet")
+    assert sts["spec"]["replicas"] == 3
+    assert sts["spec"]["serviceName"] == only(docs, "Service")["metadata"]["name"]
+    assert sts["spec"]["podManagementPolicy"] == "Parallel"
+    assert instance_id_env(sts)["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert only(docs, "PodDisruptionBudget")["spec"]["selector"] == sts["spec"]["selector"]
+    validate_core(docs)
+
+
+@pytest.mark.parametrize("kind, static, expected", [
+    ("Deployment", True, True), ("StatefulSet", False, False), ("StatefulSet", None, True),
+])
+def test_static_membership_can_be_set_either_way(kind, static, expected):
+    docs = objects({"workloadKind": kind, "staticMembership": static})
+    assert (instance_id_env(only(docs, kind)) is not None) == expected
+    validate_core(docs)
+
+
+def test_autoscalers_target_the_statefulset():
+    docs = objects({"workloadKind": "StatefulSet", "autoscaling": {"enabled": True}})
+    assert only(docs, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]["kind"] == "StatefulSet"
+    assert "replicas" not in only(docs, "StatefulSet")["spec"]
+    values = all_options()
+    values["workloadKind"] = "StatefulSet"
+    docs = objects(values)
+    assert only(docs, "ScaledObject")["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1", "kind": "StatefulSet", "name": only(docs, "StatefulSet")["metadata"]["name"]}
+
+
+def test_fetch_stall_timeout_is_passed_on():
+    assert "DRIFTWIRE_FETCH_STALL_TIMEOUT" not in env_of(objects())
+    env = env_of(objects({"settings": {"fetchStallTimeout": 30}}))
+    assert env["DRIFTWIRE_FETCH_STALL_TIMEOUT"]["value"] == "30"
+
+
+def test_schema_rejects_an_unknown_workload_kind():
+    with helm.Chart.load(CHART) as chart:
+        for bad in ({"workloadKind": "DaemonSet"}, {"staticMembership": "yes"}):
+            with pytest.raises(helm.HelmError):
+                chart.validate_schema(bad)
+
+
+def test_statefulset_lints():
+    report = helm.lint(CHART, {"workloadKind": "StatefulSet", "replicaCount": 2}, strict=True, namespace=NAMESPACE,
+                       kube_version=f"v{KUBE_VERSION}")
+    assert not report["errors"], report["errors"]
+    assert not [m for m in report["messages"] if m["severity"] >= 2]

@@ -96,6 +96,17 @@ Refuse value combinations that cannot work. Included by the Deployment.
 {{- end }}
 
 {{/*
+Whether pods join the consumer group as static members: staticMembership, or by default with a StatefulSet.
+*/}}
+{{- define "driftwire.staticMembership" -}}
+{{- if kindIs "invalid" .Values.staticMembership }}
+{{- eq .Values.workloadKind "StatefulSet" }}
+{{- else }}
+{{- .Values.staticMembership }}
+{{- end }}
+{{- end }}
+
+{{/*
 security.protocol of the Kafka clients: explicit, or derived from SASL and TLS.
 */}}
 {{- define "driftwire.securityProtocol" -}}
