@@ -120,6 +120,8 @@ def _required_str(doc: dict, name: str) -> str:
 def name_error(event_id: str, model: str, version: str, features=()) -> InvalidEvent | None:
     """The error of an event id, model, version or feature name longer than MAX_NAME_LENGTH
     (they become keys of the service's state and metric label values), if any."""
+    if max(len(event_id), len(model), len(version), max(map(len, features), default=0)) <= MAX_NAME_LENGTH:
+        return None
     for what, name in (("event_id", event_id), ("model", model), ("model_version", version),
                        *(("feature name", f) for f in features)):
         if len(name) > MAX_NAME_LENGTH:

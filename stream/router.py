@@ -30,8 +30,8 @@ MAX_EVENT_TIME = 1e11
 
 
 class _Shape:
-    """One (model, version, feature names, value types) combination, resolved once. The shape
-    of a model beyond the model cap is valid or not as any other, and feeds nothing."""
+    """One (model, version, feature names, value types) combination, resolved once; with no
+    monitor, a feature layout that feeds nothing (the events of models beyond the model cap)."""
 
     __slots__ = ("error", "names", "columns", "series", "int_columns", "capped", "direct", "values", "messages",
                  "group", "categories")
@@ -39,7 +39,7 @@ class _Shape:
     # A feature column holds a number, string, bool or null; the first bad type makes the shape
     # (and so every event of it) invalid, with the same error the reference check raises.
 
-    def __init__(self, monitor: PartitionMonitor, model: str, version: str, names: tuple, types: tuple,
+    def __init__(self, monitor: PartitionMonitor | None, model: str, version: str, names: tuple, types: tuple,
                  n_features: int):
         self.error = dec.name_error("", model, version, names[:n_features])
         self.names = names
@@ -49,13 +49,11 @@ class _Shape:
         self.messages: list[int] = []
         #: (column, window series) of the categorical signals (strings and booleans) windowed
         self.categories: list[tuple[int, int]] = []
-        columns, series, ints, capped = [], [], [], 0
-        for column, (name, t) in enumerate(zip(names, types)):
-            if self.error is None and column < n_features:
-                self.error = dec.feature_type_error(name, t)
-            if t is int:
-                ints.append(column)
-        tracked = self.error is None and monitor.budget.models.admit(model)
+        columns, series, capped = [], [], 0
+        if self.error is None and not dec.FEATURE_TYPES.issuperset(types[:n_features]):
+            self.error = next(filter(None, map(dec.feature_type_error, names, types[:n_features])))
+        ints = [column for column, t in enumerate(types) if t is int]
+        tracked = self.error is None and monitor is not None
         if tracked:
             monitor.note_version(model, version)
             self.group = monitor.window_group(model, version)
@@ -132,6 +130,8 @@ class Router:
         self.allowed_models = allowed_models
         self._decoder = _DECODERS[kind]
         self._shapes: dict[tuple, _Shape] = {}
+        #: shapes of the models beyond the model cap, by (feature names, value types)
+        self._layouts: dict[tuple, _Shape] = {}
         self._active: list[_Shape] = []
         #: the scanner's shapes; entry i is the model and _Shape of scanner id i (None: slow path)
         self._table = sc.ShapeTable(hash_mask)
@@ -282,9 +282,20 @@ class Router:
         self._table_groups = np.append(self._table_groups, -1 if shape is None else shape.group)
 
     def _new_shape(self, key: tuple) -> _Shape:
+        """The shape of ``key``. A model beyond the model cap gets the shape of its feature layout,
+        shared by every such model and kept apart, so that a flood of model names costs one
+        lookup an event and crowds no tracked model's shape out."""
+        model, version, names, types = key
+        layout = self._layouts.get((names, types))
+        if layout is None:
+            if len(self._layouts) >= MAX_SHAPES:
+                self._layouts.clear()
+            layout = self._layouts[names, types] = _Shape(None, "", "", names + _OUTPUTS, types, len(names))
+        if layout.error is None and dec.name_error("", model, version) is None \
+                and not self.monitor.budget.models.admit(model):
+            return layout
         if len(self._shapes) >= MAX_SHAPES:
             self.forget_shapes()
-        model, version, names, types = key
         shape = self._shapes[key] = _Shape(self.monitor, model, version, names + _OUTPUTS, types, len(names))
         return shape
 
