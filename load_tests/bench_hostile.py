@@ -53,12 +53,7 @@ def produce(bootstrap: str, topic: str, records: list[bytes | None], partitions:
     admin.create_topics([NewTopic(topic, partitions)])[topic].result()
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "message.max.bytes": 4_000_000})
     for value in records:
-        while True:
-            try:
-                producer.produce(topic, value)
-                break
-            except BufferError:
-                producer.poll(0.05)
+        simulate.send(producer, topic, value)
     assert producer.flush(120) == 0
 
 

@@ -100,9 +100,10 @@ def member_config(settings: Settings, config: DetectionConfig) -> dict:
     if settings.group_instance_id:
         conf.setdefault("group.instance.id", settings.group_instance_id)
     if cooperative(conf) and config.join.enabled is not False:
-        log.warning("partition.assignment.strategy %s does not give partition p of the predictions and labels "
+        log.warning("a cooperative assignment (%s) does not give partition p of the predictions and labels "
                     "topics to one replica: labels whose predictions another replica reads are not joined "
-                    "(counted as no_predictions_partition)", conf["partition.assignment.strategy"])
+                    "(counted as no_predictions_partition)",
+                    conf.get("partition.assignment.strategy") or "group.protocol=consumer")
     return conf
 
 

@@ -71,8 +71,8 @@ class Settings(BaseSettings):
         15.0, ge=0, description="seconds without an answer from the leaders of the assigned partitions after which "
         "/readyz turns 503 (a frozen or unreachable broker); keep it well above fetch.wait.max.ms; 0 = never"
     )
-    # A tracked series holds ~110 KiB with windows on (~20 KiB off): the default fits the chart's
-    # 1 GiB memory limit whatever names arrive. See the README's table of caps.
+    # A tracked series holds ~115 KiB with windows on (~20 KiB off): at the default the service
+    # stays within the chart's 2 GiB memory limit whatever arrives. See the README's caps.
     max_series: int = Field(
         6_000, ge=1, description="cap on tracked (model, version, signal) series; more are counted and dropped"
     )

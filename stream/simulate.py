@@ -175,16 +175,20 @@ class Simulator:
         return events
 
 
+def send(producer, topic: str, value: bytes | None, key: bytes | None = None) -> None:
+    """Produce one record, serving delivery reports while the local queue is full."""
+    while True:
+        try:
+            producer.produce(topic, value=value, key=key)
+            return
+        except BufferError:
+            producer.poll(0.05)
+
+
 def produce(producer, topic: str, events: list[dict]) -> None:
-    """Produce events keyed by event_id, serving delivery reports when the queue is full."""
+    """Produce events keyed by event_id."""
     for event in events:
-        value = orjson.dumps(event)
-        while True:
-            try:
-                producer.produce(topic, value=value, key=event["event_id"].encode())
-                break
-            except BufferError:
-                producer.poll(0.05)
+        send(producer, topic, orjson.dumps(event), event["event_id"].encode())
     producer.poll(0)
 
 

@@ -78,3 +78,14 @@ def test_bench_join_reports_pairs_per_second_beside_the_plain_rate_and_accounts_
         line = re.search(rf"^{side}\s+([\d,]+) produced, ([\d,]+) accounted for$", out, re.MULTILINE)
         assert line and line.group(1) == line.group(2), out
     assert number(r"peak RSS of the join run: ([\d,]+) MiB at half", out) > 0
+
+
+def test_bench_recovery_reports_the_hand_over_with_both_assignors():
+    out = run("load_tests.bench_recovery", "--only", "handover", "--session", "6")
+    rows = re.findall(r"^handover\s+dynamic\s+(range|cooperative-sticky)\s+6 s\s+([\d.]+) s\s+([\d.]+) s\s+"
+                      r"([\d.]+) s\s+(yes|no)$", out, re.MULTILINE)
+    assert sorted(r[0] for r in rows) == ["cooperative-sticky", "range"], out
+    for assignor, consuming, every, paused, revoked in rows:
+        assert float(consuming) == float(every) > 0 and float(paused) > 0
+        # an eager rebalance takes the survivor's partitions too; a cooperative one leaves them
+        assert revoked == ("yes" if assignor == "range" else "no"), out

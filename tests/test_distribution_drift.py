@@ -14,6 +14,7 @@ from confluent_kafka import Producer
 from busutil import fast_config, metric_samples, read_topic, running, total, wait_until
 from driftwire.detectors.profile import categorical_profile, numeric_profile
 from driftwire.schemas import DriftAlert, ReferenceProfile
+from driftwire.stream import simulate
 from driftwire.stream.service import DriftService, ensure_topics
 
 pytestmark = pytest.mark.broker
@@ -46,12 +47,7 @@ def _events(model: str, columns: dict[str, np.ndarray], start: int = 0) -> list[
 def _produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
     for v in values:
-        while True:
-            try:
-                producer.produce(topic, v)
-                break
-            except BufferError:
-                producer.poll(0.1)
+        simulate.send(producer, topic, v)
     assert producer.flush(60) == 0
 
 

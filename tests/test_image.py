@@ -19,6 +19,7 @@ SCRIPT = ROOT / "deploy/image/verify.sh"
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.image,
     pytest.mark.skipif(os.geteuid() != 0, reason="building and mounting images needs root"),
     pytest.mark.skipif(
         not (shutil.which("podman") and shutil.which("debootstrap")),

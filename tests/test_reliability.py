@@ -18,7 +18,7 @@ from test_restart import ready, start_service, write_config
 from busutil import fast_config, metric_samples, read_topic, running, simulated, total, wait_until
 from driftwire.schemas import LabelEvent, PredictionEvent, accepts
 from driftwire.stream import decode as dec
-from driftwire.stream import hostile
+from driftwire.stream import hostile, simulate
 from driftwire.stream.broker import free_port
 from driftwire.stream.join import JoinStore
 from driftwire.stream.monitor import PartitionMonitor
@@ -127,12 +127,7 @@ def test_hostile_traffic_is_dead_lettered_message_by_message_and_every_valid_eve
                          "message.max.bytes": 4_000_000})
     for topic, records in ((settings.predictions_topic, predictions), (settings.labels_topic, bad_labels)):
         for value in records:
-            while True:
-                try:
-                    producer.produce(topic, value)
-                    break
-                except BufferError:
-                    producer.poll(0.1)
+            simulate.send(producer, topic, value)
     assert producer.flush(60) == 0
     accepted = sum(accepts(PredictionEvent, v, settings.max_message_bytes) for v in predictions)
     accepted += sum(accepts(LabelEvent, v, settings.max_message_bytes) for v in bad_labels)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -106,8 +107,10 @@ def test_sigkill_mid_stream_and_restart_loses_no_alert(settings, names, tmp_path
     proc, port = start_ready()
     resumed_at = 0  # the committed offsets the running process started from
     producer.start()
-    for _ in range(2):
-        time.sleep(2.0)
+    # at random points of the stream and of the checkpoint cycle, the same ones in every run
+    pauses = random.Random(3).sample([0.3, 0.8, 1.3, 1.9, 2.6, 3.1], 2)
+    for pause in pauses:
+        time.sleep(pause)
         # Kill it with work done since its last checkpoint: processed, maybe alerted, not committed.
         wait_until(lambda p=port, r=resumed_at: r + _events_total(p) > committed() + 100, 30, interval=0.02,
                    what="processed but uncommitted events")
