@@ -223,6 +223,8 @@ class DriftService:
         self._last_checkpoint = 0.0
         #: the loop failed: its state may be ahead of its offsets, and nothing more is checkpointed
         self._failed = False
+        #: the group rebalances incrementally (cooperative-sticky): partitions are added, not replaced
+        self._cooperative = False
         self._last_lag = 0.0
         self._last_stats = 0.0
         self.metrics_port: int | None = None
@@ -258,7 +260,9 @@ class DriftService:
         self._references.read_to_end()
         self._producer = Producer(client_config(s, self.config, "producer"))
         self._publisher = Publisher(self._producer, s.alerts_topic, s.dlq_topic, self.metrics)
-        self._consumer = Consumer({**member_config(s, self.config), "error_cb": self._on_client_error,
+        member = member_config(s, self.config)
+        self._cooperative = cooperative(member)
+        self._consumer = Consumer({**member, "error_cb": self._on_client_error,
                                    "statistics.interval.ms": STATISTICS_INTERVAL_MS, "stats_cb": self._on_stats})
         topics = s.input_topics if self.config.join.enabled else [t for t in s.input_topics if t != s.labels_topic]
         self._consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke,
@@ -387,7 +391,7 @@ class DriftService:
     def _assign(self, consumer, partitions) -> None:
         """Start fetching ``partitions`` from the offsets set on them. A cooperative rebalance
         hands over only the partitions that move, and they are added to those kept."""
-        if cooperative(client_config(self.settings, self.config, "consumer")):
+        if self._cooperative:
             consumer.incremental_assign(partitions)
         else:
             consumer.assign(partitions)
