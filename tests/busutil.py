@@ -112,6 +112,16 @@ def produce_events(bootstrap: str, topic: str, events: list[dict]) -> None:
     assert producer.flush(60) == 0
 
 
+def produce_paced(settings, events, seconds: float, produced: list) -> None:
+    """Produce ``events`` evenly over ``seconds``, so a consumer is mid-stream while they flow;
+    ``produced[0]`` counts those sent."""
+    chunk = 250
+    for start in range(0, len(events), chunk):
+        produce_events(settings.bootstrap_servers, settings.predictions_topic, events[start:start + chunk])
+        produced[0] = min(start + chunk, len(events))
+        time.sleep(seconds * chunk / len(events))
+
+
 def simulated(n: int, drifts=(), models=(NUMERIC_MODEL,), seed=1) -> list[dict]:
     sim = simulate.Simulator(models=models, drifts=tuple(drifts), seed=seed, start_time=1.7e9)
     return [e for _ in range(n // 1000) for e in sim.batch(1000)]

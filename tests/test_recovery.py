@@ -12,7 +12,7 @@ import time
 import pytest
 import yaml
 
-from busutil import fast_config, metric_samples, produce_events, running, simulated, total, wait_until
+from busutil import fast_config, metric_samples, produce_events, produce_paced, running, simulated, total, wait_until
 from driftwire.stream.broker import FAST_GROUP_CONFIG, free_port
 from driftwire.stream.service import DriftService, ensure_topics
 from driftwire.stream.settings import DetectionConfig
@@ -99,14 +99,7 @@ def test_with_cooperative_sticky_a_joining_replica_takes_partitions_without_stop
     ensure_topics(settings, config)
     events_ = simulated(8_000)
     produced = [0]
-
-    def produce_paced():
-        for begin in range(0, len(events_), 500):
-            produce_events(settings.bootstrap_servers, settings.predictions_topic, events_[begin:begin + 500])
-            produced[0] = begin + 500
-            time.sleep(0.25)
-
-    producer = threading.Thread(target=produce_paced)
+    producer = threading.Thread(target=produce_paced, args=(settings, events_, 4.0, produced))
     with running(DriftService(settings, config)) as first:
         wait_until(lambda: first.health.ready, 30, what="the first replica to be ready")
         held_alone = set(first.monitors)

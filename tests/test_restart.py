@@ -21,6 +21,7 @@ from busutil import (
     fast_config,
     metric_samples,
     produce_events,
+    produce_paced,
     read_topic,
     simulated,
     total,
@@ -150,15 +151,6 @@ def ready(port: int) -> bool:
         return urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2).status == 200
     except OSError:
         return False
-
-
-def produce_paced(settings, events, seconds: float, produced: list) -> None:
-    """Produce ``events`` evenly over ``seconds``, so a consumer is mid-stream while they flow."""
-    chunk = 250
-    for start in range(0, len(events), chunk):
-        produce_events(settings.bootstrap_servers, settings.predictions_topic, events[start:start + chunk])
-        produced[0] = start + chunk
-        time.sleep(seconds * chunk / len(events))
 
 
 def test_sigterm_flushes_commits_what_was_processed_and_exits_0(settings, tmp_path):

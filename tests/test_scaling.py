@@ -12,7 +12,7 @@ from busutil import (
     NUMERIC_MODEL,
     fast_config,
     metric_samples,
-    produce_events,
+    produce_paced,
     read_topic,
     running,
     simulated,
@@ -37,14 +37,7 @@ def test_a_joining_replica_takes_over_partitions_with_their_state(settings, name
     events = simulated(15_000, drifts=drifts, models=(NUMERIC_MODEL,))
 
     produced = [0]
-
-    def produce_paced():
-        for start in range(0, len(events), 500):
-            produce_events(settings.bootstrap_servers, settings.predictions_topic, events[start:start + 500])
-            produced[0] = start + 500
-            time.sleep(0.4)
-
-    producer = threading.Thread(target=produce_paced)
+    producer = threading.Thread(target=produce_paced, args=(settings, events, 12.0, produced))
     with running(DriftService(settings, config)) as first:
         wait_until(lambda: first.health.ready, 60, what="the first replica to be ready")
         producer.start()
