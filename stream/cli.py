@@ -92,12 +92,6 @@ def _load_config(path):
         raise CommandError(text if text.startswith(str(path)) else f"{path}: {text}") from None
 
 
-def _connection(conf: dict) -> dict:
-    """The properties of a client configuration that say where the bus is and how to log in."""
-    return {k: v for k, v in conf.items()
-            if k == "bootstrap.servers" or k.startswith(("security.", "sasl.", "ssl.", "socket.", "client."))}
-
-
 def _silent_logger() -> logging.Logger:
     logger = logging.getLogger("driftwire.start-up-check")
     logger.propagate = False
@@ -112,13 +106,15 @@ def _check_bus(conf: dict, timeout: float) -> None:
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
+    from .service import connection_config
+
     servers = conf.get("bootstrap.servers")
     if not servers:
         raise CommandError("no Kafka broker given: set --bootstrap-servers or DRIFTWIRE_BOOTSTRAP_SERVERS")
     errors: list = []
     with _kafka_errors(servers):
         # its log lines go to a logger that drops them; its errors to error_cb, for the reason
-        admin = AdminClient({**_connection(conf), "logger": _silent_logger(), "error_cb": errors.append})
+        admin = AdminClient({**connection_config(conf), "logger": _silent_logger(), "error_cb": errors.append})
     try:
         admin.list_topics(timeout=timeout)
     except KafkaException as exc:

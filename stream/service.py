@@ -93,6 +93,13 @@ def client_config(settings: Settings, config: DetectionConfig, role: str) -> dic
     return conf
 
 
+def connection_config(conf: dict) -> dict:
+    """The properties of a client configuration that say where the bus is and how to log in:
+    what an admin client needs of a consumer's or producer's configuration."""
+    return {k: v for k, v in conf.items()
+            if k == "bootstrap.servers" or k.startswith(("security.", "sasl.", "ssl.", "socket.", "client."))}
+
+
 def member_config(settings: Settings, config: DetectionConfig) -> dict:
     """client_config of the consumer that joins the group (the state and references readers are
     assigned, never members): with ``group.instance.id`` when the settings give one."""
@@ -172,8 +179,7 @@ def ensure_topics(settings: Settings, config: DetectionConfig) -> None:
 def check_copartitioning(settings: Settings, config: DetectionConfig) -> bool:
     """Warn when the predictions and labels topics have different partition counts: the label
     join then misses the labels that land in another partition number than their prediction."""
-    admin = AdminClient({k: v for k, v in client_config(settings, config, "consumer").items()
-                         if k in ("bootstrap.servers",) or k.startswith(("security.", "sasl.", "ssl."))})
+    admin = AdminClient(connection_config(client_config(settings, config, "consumer")))
     topics = admin.list_topics(timeout=10).topics
     counts = {t: len(topics[t].partitions) for t in (settings.predictions_topic, settings.labels_topic)
               if t in topics}
