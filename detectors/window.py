@@ -600,6 +600,14 @@ class WindowBank:
         known = len(ref.codes)
         return known if ref.others is None or name in ref.others else known + 1
 
+    def other_code(self, s: int) -> int:
+        """The code of a category of series ``s`` left unnamed (beyond a bound on the names
+        kept): the learning codes' last, or the reference's 'other'."""
+        ref = self.references[s]
+        if ref is None:
+            return self.max_bins - 1 if self._learning_codes[s] is None else LEARN_CATEGORIES
+        return len(ref.codes)
+
     def category_codes(self, s: int, names) -> np.ndarray:
         """:meth:`category_code` of each name, as the values of series ``s``."""
         code = self.category_code

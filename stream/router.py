@@ -21,6 +21,7 @@ from driftwire.schemas.fields import MAX_NAME_LENGTH
 from . import decode as dec
 from . import scan as sc
 from .monitor import CAPPED, PartitionMonitor
+from .vocabulary import OTHER, Vocabulary
 
 #: drop the shape cache when it grows past this (events with ever-changing keys)
 MAX_SHAPES = 10_000
@@ -34,7 +35,7 @@ class _Shape:
     monitor, a feature layout that feeds nothing (the events of models beyond the model cap)."""
 
     __slots__ = ("error", "names", "columns", "series", "int_columns", "capped", "direct", "values", "messages",
-                 "group", "categories")
+                 "group", "categories", "category_columns", "category_series")
 
     # A feature column holds a number, string, bool or null; the first bad type makes the shape
     # (and so every event of it) invalid, with the same error the reference check raises.
@@ -76,6 +77,8 @@ class _Shape:
                 capped += 1
         self.columns = np.array(columns, dtype=np.int64)
         self.series = np.array(series, dtype=np.int64)
+        self.category_columns = np.array([c for c, _ in self.categories], dtype=np.int64)
+        self.category_series = np.array([ws for _, ws in self.categories], dtype=np.int64)
         self.int_columns = tuple(ints)
         self.capped = capped
         # Numbers and nulls only: numpy converts the values straight to float64 (null -> NaN,
@@ -84,6 +87,7 @@ class _Shape:
 
 
 _OUTPUTS = ("prediction", "score")
+_SCAN_KIND = {dec.FEATURE: sc.FEATURES, dec.PREDICTION: sc.PREDICTIONS, dec.LABEL: sc.LABELS}
 _NONE = type(None)
 _Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_LENGTH)]
 _FeatureValue = float | str | bool | None
@@ -135,6 +139,8 @@ class Router:
         self._active: list[_Shape] = []
         #: the scanner's shapes; entry i is the model and _Shape of scanner id i (None: slow path)
         self._table = sc.ShapeTable(hash_mask)
+        #: ids of the categorical values the scanner reads, per window series
+        self._vocabulary = Vocabulary()
         self._table_shapes: list[tuple[str, _Shape | None]] = []
         #: window group of each scanner shape id (-1: none or slow path)
         self._table_groups = np.zeros(0, dtype=np.int64)
@@ -211,6 +217,7 @@ class Router:
         increasing); return ``(k, error)`` of the invalid ones, in order. The same as calling
         :meth:`add` on each, with one numba scan instead of a parse per event. The time of each
         valid event with a timestamp goes to ``times[indices[k]]``."""
+        self._vocabulary.maybe_reset()
         # Shapes of models not allowed never reach _shapes: the table has its own bound.
         if self._stale_table or len(self._table) >= MAX_SHAPES:
             self._table.clear()
@@ -219,7 +226,8 @@ class Router:
             self._stale_table = False
         buf, off = sc.pack(values, self.max_bytes)
         table = self._table
-        status, ids, vstart, vals, event_times = table.scan(buf, off, self.kind == dec.PREDICTION, self.max_bytes)
+        scanned = table.scan(buf, off, _SCAN_KIND[self.kind], self.max_bytes)
+        status, ids, event_times = scanned.status, scanned.ids, scanned.times
         errors = []
         # In message order, as add would meet them: new shapes then get their series ids (and
         # the series budget) in the same order.
@@ -241,9 +249,10 @@ class Router:
         if times is not None:
             stamped = (status == sc.FAST) & (np.abs(event_times) < MAX_EVENT_TIME)
             times[indices[stamped]] = event_times[stamped]
-        series, taken, messages, counts = table.gather(status, ids, vstart, vals, indices)
+        series, taken, messages, counts = table.gather(scanned, indices)
         if taken.size:
             self._fast.append((series, taken, messages))
+        self._fast_categories(buf, scanned, indices)
         self._fast_events(status, ids, indices)
         for sid in np.flatnonzero(counts).tolist():
             model, shape = self._table_shapes[sid]
@@ -251,6 +260,25 @@ class Router:
             self.counts[model] = self.counts.get(model, 0) + n
             self._fast_capped += shape.capped * n
         return errors
+
+    def _fast_categories(self, buf, scanned, indices) -> None:
+        """The window codes of the categorical values the scanner read."""
+        ws, spans, messages = self._table.gather_categories(scanned, indices)
+        if not ws.size:
+            return
+        vocabulary = self._vocabulary
+        ids = vocabulary.intern(buf, spans, ws)
+        # The windows name categories; the few distinct (series, value) pairs of a batch are
+        # looked up once each, in the order they first come.
+        keys = (ws << 32) | (ids - OTHER)
+        unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        codes = np.empty(unique.size)
+        windows = self.monitor.windows
+        names = vocabulary.names
+        for j in np.argsort(first, kind="stable").tolist():
+            s, v = int(ws[first[j]]), int(ids[first[j]])
+            codes[j] = windows.category_code(s, names[v]) if v != OTHER else windows.other_code(s)
+        self._categories.append((ws, codes[inverse], messages))
 
     def _fast_events(self, status, ids, indices) -> None:
         fast = np.flatnonzero(status == sc.FAST)
@@ -270,14 +298,12 @@ class Router:
         shape = None
         if (not self.allowed_models or model in self.allowed_models) and len(set(names)) == len(names):
             shape = self._shapes.get(key) or self._new_shape(key)
-            # The scanner does not read strings' values: a shape with windowed categories is read
-            # event by event.
-            if shape.error is not None or shape.categories:
+            if shape.error is not None:
                 shape = None
         if shape is None:
             self._table.resolve(sid, None, None)
         else:
-            self._table.resolve(sid, shape.columns, shape.series)
+            self._table.resolve(sid, shape.columns, shape.series, shape.category_columns, shape.category_series)
         self._table_shapes.append((model, shape))
         self._table_groups = np.append(self._table_groups, -1 if shape is None else shape.group)
 

@@ -29,6 +29,7 @@ scan, and an event of a known shape that missed leaves its template for the next
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numba as nb
 import numpy as np
@@ -43,11 +44,13 @@ FAST, NEW, SLOW = 0, 1, 2
 T_FLOAT, T_INT, T_STR, T_BOOL, T_NONE = 1, 2, 3, 4, 5
 TYPES = {T_FLOAT: float, T_INT: int, T_STR: str, T_BOOL: bool, T_NONE: type(None)}
 
+#: the kinds of event a batch holds: feature events, predictions, labels
+FEATURES, PREDICTIONS, LABELS = 0, 1, 2
 # The top-level keys the scanner knows, in this order; their bits mark a key as seen.
-_KEY_NAMES = (b"event_id", b"model", b"model_version", b"timestamp", b"features", b"prediction", b"score")
+_KEY_NAMES = (b"event_id", b"model", b"model_version", b"timestamp", b"features", b"prediction", b"score", b"label")
 _KEYS = np.frombuffer(b"".join(_KEY_NAMES), dtype=np.uint8).copy()
 _KEY_OFF = np.cumsum([0, *map(len, _KEY_NAMES)]).astype(np.int64)
-K_EVENT_ID, K_MODEL, K_VERSION, K_TIMESTAMP, K_FEATURES, K_PREDICTION, K_SCORE = range(7)
+K_EVENT_ID, K_MODEL, K_VERSION, K_TIMESTAMP, K_FEATURES, K_PREDICTION, K_SCORE, K_LABEL = range(8)
 _UNKNOWN = np.frombuffer(b"unknown", dtype=np.uint8).copy()
 
 #: 10**k for k <= 22: exact in float64, which is what makes one multiplication correctly rounded
@@ -72,6 +75,8 @@ _QUOTES = np.uint64(0x2222222222222222)
 _ONE = np.uint64(1)
 #: '"model":' as a little-endian word
 _MODEL_TAG = np.uint64(int.from_bytes(b'"model":', "little"))
+_TRUE = np.uint64(int.from_bytes(b"true", "little"))
+_FALSE = np.uint64(int.from_bytes(b"false", "little"))
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xBF58476D1CE4E5B9)
 _S29 = np.uint64(29)
@@ -80,10 +85,15 @@ ALL_BITS = 0xFFFFFFFFFFFFFFFF
 
 # Slot kinds of a template. A slot checks a value as the full scan checks it at that key: an
 # exact number (a feature, prediction or score: its value is read), any finite number (a
-# timestamp, another key), any string, a non-empty string (event_id), an RFC 3339 timestamp.
-S_NUM, S_ANY_NUM, S_STR, S_ID, S_TS, S_TS_NUM = 1, 2, 3, 4, 5, 6
-#: a message's values: its features, then prediction, score and event time (EXTRA columns)
-EXTRA = 3
+# timestamp, another key), any string, a non-empty string (event_id), an RFC 3339 timestamp,
+# true or false (a feature or prediction: its bytes are the value's category name).
+S_NUM, S_ANY_NUM, S_STR, S_ID, S_TS, S_TS_NUM, S_BOOL = 1, 2, 3, 4, 5, 6, 7
+#: a message's columns: its features, then prediction (a label's label), score, event time and
+#: event id (EXTRA columns); numbers in ``vals``, strings and booleans as spans in ``spans``
+EXTRA = 4
+C_PREDICTION, C_SCORE, C_TIME, C_ID = range(4)
+#: a span is ``start << SPAN_BITS | length`` of bytes in the batch's buffer (-1: none)
+SPAN_BITS = 24
 #: templates per table, and the most literal bytes and slots of one: a small fixed memory
 MAX_TEMPLATES = 16
 TEMPLATE_BYTES = 4096
@@ -99,6 +109,56 @@ T_COUNT, T_CLOCK, T_KEY = range(3)
 #: how far into an event its model key is looked for
 KEY_SPAN = 128
 
+class Shapes(NamedTuple):
+    """The table of shapes (see :class:`ShapeTable`): open-addressing ``slots`` of ids,
+    each id's hash, canonical words (``store`` at ``store_off``) and slow-path flag, and
+    ``state`` [shapes, words used, values used]."""
+
+    slots: np.ndarray
+    hashes: np.ndarray
+    store: np.ndarray
+    store_off: np.ndarray
+    slow: np.ndarray
+    state: np.ndarray
+
+
+class Templates(NamedTuple):
+    """Recent events with their values cut out (see :func:`_remember`)."""
+
+    lit: np.ndarray
+    seg: np.ndarray
+    kind: np.ndarray
+    col: np.ndarray
+    meta: np.ndarray
+    tstate: np.ndarray
+
+
+class Scanned(NamedTuple):
+    """What a scan gives: per message its status, shape id and first column (``vstart``);
+    per column its number (``vals``, NaN for others) and the span of a string's content or
+    a boolean's literal (``spans``); per message its event time (NaN without one)."""
+
+    status: np.ndarray
+    ids: np.ndarray
+    vstart: np.ndarray
+    vals: np.ndarray
+    spans: np.ndarray
+    times: np.ndarray
+
+
+class Work(NamedTuple):
+    """Work arrays of the scan of one message: a shape's canonical words, its feature names'
+    bounds and types, its value tokens, the bounds of its model and version."""
+
+    scratch64: np.ndarray
+    names_s: np.ndarray
+    names_e: np.ndarray
+    types: np.ndarray
+    is_int: np.ndarray
+    toks: np.ndarray
+    model: np.ndarray
+
+
 # The kernels allocate nothing (the caller passes them their work arrays), so they run without
 # numba's reference counting: else every call, and every inlined reader with a branch, makes an
 # atomic increment and decrement of each array it takes, which numba cannot prune across these
@@ -106,6 +166,24 @@ KEY_SPAN = 128
 _jit = nb.njit(cache=True, nogil=True, _nrt=False)
 # The small readers are inlined into the scan loop: a call per token costs more than the token.
 _inline = nb.njit(cache=True, nogil=True, inline="always")
+
+
+@_inline
+def _span(s, e):
+    return (np.int64(s) << SPAN_BITS) | (e - s)
+
+
+@_inline
+def _role(k, kind):
+    """The part key ``k`` plays in an event of ``kind``; -1 for a key it ignores. A label's
+    ``label`` takes the prediction's column."""
+    if k == K_LABEL:
+        return K_PREDICTION if kind == LABELS else -1
+    if kind == LABELS and (k == K_PREDICTION or k == K_SCORE or k == K_FEATURES):
+        return -1
+    if kind == FEATURES and (k == K_PREDICTION or k == K_SCORE):
+        return -1
+    return k
 
 
 @_inline
@@ -437,11 +515,13 @@ def _put(out, pos, buf, s, e):
 
 
 @_jit
-def _canonical(buf, scratch8, model_s, model_e, ver_s, ver_e, names_s, names_e, types, nfeat):
+def _canonical(buf, scratch8, work, nfeat):
     """The shape's canonical bytes into ``scratch8``, zero-padded to whole words; their word count.
 
     Layout: model, version (an absent or null one as "unknown"), feature count, each name
     (each string with its 4-byte length), then one type code per column."""
+    model_s, model_e, ver_s, ver_e = work.model[0], work.model[1], work.model[2], work.model[3]
+    names_s, names_e, types = work.names_s, work.names_e, work.types
     pos = _put(scratch8, 0, buf, model_s, model_e)
     if ver_s < 0:
         pos = _put(scratch8, pos, _UNKNOWN, 0, 7)
@@ -469,9 +549,10 @@ def _hash(words, n):
 
 
 @_jit
-def _find(h, scratch64, nwords, slots, hashes, store, store_off):
+def _find(h, scratch64, nwords, shapes):
     """(slot, id) of the shape whose canonical words equal ``scratch64[:nwords]``; id -1 if none
     (then slot is the free slot it would take)."""
+    slots, hashes, store, store_off = shapes.slots, shapes.hashes, shapes.store, shapes.store_off
     mask = slots.shape[0] - 1
     i = np.int64(h & np.uint64(mask))
     while slots[i] != 0:
@@ -503,11 +584,13 @@ def _note(toks, ntok, s, e, kind, col):
 def _slot_kind(k, t):
     """The slot kind of a top-level value of key ``k`` and type ``t`` that the scan accepted;
     0 when the value is part of the template's bytes (model and version are in the shape,
-    true, false and null fix the type by themselves)."""
+    true, false and null of other keys fix the type by themselves)."""
     if t == T_FLOAT:
         if k == K_TIMESTAMP:
             return S_TS_NUM
         return S_NUM if k == K_PREDICTION or k == K_SCORE else S_ANY_NUM
+    if t == T_BOOL:
+        return S_BOOL if k == K_PREDICTION else 0
     if t != T_STR or k == K_MODEL or k == K_VERSION:
         return 0
     if k == K_EVENT_ID:
@@ -516,10 +599,12 @@ def _slot_kind(k, t):
 
 
 @_jit
-def _features(buf, p, e, vals, cur, names_s, names_e, types, is_int, toks, ntok):
+def _features(buf, p, e, cur, out, work, ntok):
     """A flat object of scalars at ``p`` (just after its brace): (end, count, tokens) or
-    (-1, 0, 0). Values go to ``vals[cur:]``; exact numbers only. Numbers and strings are noted
-    in ``toks`` as template slots."""
+    (-1, 0, 0). Values go to ``out.vals[cur:]`` and ``out.spans[cur:]``; exact numbers only.
+    Numbers, strings and booleans are noted in ``work.toks`` as template slots."""
+    vals, spans = out.vals, out.spans
+    names_s, names_e, types, is_int, toks = work.names_s, work.names_e, work.types, work.is_int, work.toks
     n = 0
     p = _ws(buf, p, e)
     if p < e and buf[p] == 125:
@@ -545,8 +630,14 @@ def _features(buf, p, e, vals, cur, names_s, names_e, types, is_int, toks, ntok)
         types[n] = t
         is_int[n] = code == 1
         vals[cur + n] = v
-        if t == T_FLOAT or t == T_STR:
-            ntok = _note(toks, ntok, vs, p, S_NUM if t == T_FLOAT else S_STR, n)
+        if t == T_FLOAT:
+            ntok = _note(toks, ntok, vs, p, S_NUM, n)
+        elif t == T_STR:
+            spans[cur + n] = _span(vs + 1, p - 1)
+            ntok = _note(toks, ntok, vs, p, S_STR, n)
+        elif t == T_BOOL:
+            spans[cur + n] = _span(vs, p)
+            ntok = _note(toks, ntok, vs, p, S_BOOL, n)
         n += 1
         p = _ws(buf, p, e)
         if p >= e:
@@ -575,7 +666,7 @@ def _victim(sid, meta, tstate):
 
 
 @_jit
-def _remember(buf, s, e, toks, ntok, sid, nfeat, prediction, lit, seg, kind, col, meta, tstate):
+def _remember(buf, s, e, toks, ntok, sid, nfeat, event_kind, tp):
     """Keep event ``buf[s:e]`` (of shape ``sid``, its value tokens in ``toks``, just looked up
     by :func:`_lookup`) as a template: in a free place, else in place of the shape's own
     template or the least recently matched one, if that is idle. A template in use stays:
@@ -586,6 +677,7 @@ def _remember(buf, s, e, toks, ntok, sid, nfeat, prediction, lit, seg, kind, col
         size -= toks[j, 1] - toks[j, 0]
     if size > TEMPLATE_BYTES:
         return
+    lit, seg, kind, col, meta, tstate = tp
     t = _victim(sid, meta, tstate)
     if t < 0:
         return
@@ -609,7 +701,7 @@ def _remember(buf, s, e, toks, ntok, sid, nfeat, prediction, lit, seg, kind, col
     meta[t, M_SLOTS] = ntok
     meta[t, M_SID] = sid
     meta[t, M_NFEAT] = nfeat
-    meta[t, M_PRED] = prediction
+    meta[t, M_PRED] = event_kind
     meta[t, M_USED] = tstate[T_CLOCK]
     meta[t, M_KEY] = tstate[T_KEY]
 
@@ -629,10 +721,12 @@ def _same(buf, p, lit, a, n):
 
 
 @_jit
-def _match(buf, s, e, t, lit, seg, kind, col, nslots, vals, cur):
+def _match(buf, s, e, t, tp, nslots, out, cur):
     """Whether ``buf[s:e]`` is template ``t``: its bytes between the slots, and in each slot a
-    value the full scan accepts there. Numbers of exact slots go to ``vals[cur + column]``.
-    Reads up to 40 bytes past ``e``."""
+    value the full scan accepts there. Numbers of exact slots go to ``out.vals[cur + column]``,
+    spans of strings and booleans to ``out.spans``. Reads up to 40 bytes past ``e``."""
+    lit, seg, kind, col = tp.lit, tp.seg, tp.kind, tp.col
+    vals, spans = out.vals, out.spans
     p = s
     row = t * TEMPLATE_BYTES
     a = 0
@@ -654,6 +748,17 @@ def _match(buf, s, e, t, lit, seg, kind, col, nslots, vals, cur):
                 return False
             if k != S_ANY_NUM:
                 vals[cur + col[t, j]] = v
+        elif k == S_BOOL:
+            if _load8(buf, p) & np.uint64(0xFFFFFFFF) == _TRUE:
+                end = p + 4
+            elif _load8(buf, p) & np.uint64(0xFFFFFFFFFF) == _FALSE:
+                end = p + 5
+            else:
+                return False
+            if end > e:
+                return False
+            spans[cur + col[t, j]] = _span(p, end)
+            p = end
         else:
             if buf[p] != 34:
                 return False
@@ -666,20 +771,25 @@ def _match(buf, s, e, t, lit, seg, kind, col, nslots, vals, cur):
                 if math.isnan(v):
                     return False
                 vals[cur + col[t, j]] = v
+            else:
+                spans[cur + col[t, j]] = _span(p + 1, q)
             p = q + 1
     return False
 
 
 @_inline
-def _fits(buf, s, e, t, prediction, width, vals, cur, lit, seg, kind, col, meta):
-    """Whether event ``buf[s:e]`` is template ``t``, with the values of its columns in ``vals[cur:]``."""
+def _fits(buf, s, e, t, event_kind, width, out, cur, tp):
+    """Whether event ``buf[s:e]`` is template ``t``, with the values of its columns in ``out``
+    from ``cur``."""
+    meta = tp.meta
     nfeat = meta[t, M_NFEAT]
     # The full scan's capacity limits, so a template never takes what the scan would refuse.
-    if meta[t, M_PRED] != prediction or nfeat > width or cur + nfeat + EXTRA > vals.shape[0]:
+    if meta[t, M_PRED] != event_kind or nfeat > width or cur + nfeat + EXTRA > out.vals.shape[0]:
         return False
     for j in range(nfeat + EXTRA):
-        vals[cur + j] = np.nan  # strings, bools, nulls and absent outputs and times
-    return _match(buf, s, e, t, lit, seg, kind, col, meta[t, M_SLOTS], vals, cur)
+        out.vals[cur + j] = np.nan  # strings, bools, nulls and absent outputs and times
+        out.spans[cur + j] = -1
+    return _match(buf, s, e, t, tp, meta[t, M_SLOTS], out, cur)
 
 
 @_jit
@@ -707,195 +817,238 @@ def _model_key(buf, s, e):
 
 
 @_jit
-def _lookup(buf, s, e, prediction, width, vals, cur, lit, seg, kind, col, meta, tstate):
+def _lookup(buf, s, e, event_kind, width, out, cur, tp):
     """The template event ``buf[s:e]`` matches, or -1: trying only those of its model key."""
+    meta, tstate = tp.meta, tp.tstate
     tstate[T_CLOCK] += 1
     key = tstate[T_KEY] = _model_key(buf, s, e)
     for t in range(tstate[T_COUNT]):
-        if meta[t, M_KEY] == key and _fits(buf, s, e, t, prediction, width, vals, cur, lit, seg, kind, col, meta):
+        if meta[t, M_KEY] == key and _fits(buf, s, e, t, event_kind, width, out, cur, tp):
             meta[t, M_USED] = tstate[T_CLOCK]
             return t
     return -1
 
 
 @_inline
-def _emit(i, sid, cur, nfeat, first_new, slow, status, ids, vstart, state, vals, times):
-    """Message ``i`` is of shape ``sid`` with its columns at ``vals[cur:]``."""
-    times[i] = vals[cur + nfeat + 2]
+def _emit(i, sid, cur, nfeat, first_new, shapes, out):
+    """Message ``i`` is of shape ``sid`` with its columns from ``cur``."""
+    out.times[i] = out.vals[cur + nfeat + C_TIME]
     if sid >= first_new:
-        status[i] = NEW
-    elif slow[sid]:
+        out.status[i] = NEW
+    elif shapes.slow[sid]:
         return
     else:
-        status[i] = FAST
-    ids[i] = sid
-    vstart[i] = cur
-    state[2] = cur + nfeat + EXTRA
+        out.status[i] = FAST
+    out.ids[i] = sid
+    out.vstart[i] = cur
+    shapes.state[2] = cur + nfeat + EXTRA
 
 
 @_jit
-def scan(buf, off, start, prediction, max_bytes, hash_mask, first_new, slots, hashes, store, store_off, slow,
-         state, status, ids, vstart, vals, times, scratch64, lit, seg, kind, col, meta, tstate,
-         names_s, names_e, types, is_int, toks):
-    """Scan messages ``start..`` of the batch (message i is ``buf[off[i]:off[i+1]]``).
+def scan(buf, off, start, event_kind, max_bytes, hash_mask, first_new, shapes, tp, out, work):
+    """Scan messages ``start..`` of the batch (message i is ``buf[off[i]:off[i+1]]``), events
+    of ``event_kind`` (FEATURES, PREDICTIONS or LABELS).
 
-    Per message: ``status`` FAST (a known shape), NEW (a shape first seen in this batch: id
-    >= ``first_new``) or SLOW; for FAST and NEW the shape id in ``ids`` and the columns'
-    values at ``vals[vstart[i]:]`` and its event time (epoch seconds of its ``timestamp``, NaN
-    without one) in ``times``. New shapes are added to the table (``slots``, ``hashes``,
-    canonical words in ``store`` at ``store_off``); ``state`` holds [shapes, words used, values
-    used]. Returns the message it stopped at: ``len(off) - 1`` when done, less when the table
-    is full (the caller grows it and calls again from there). Templates (``lit``, ``seg``,
-    ``kind``, ``col``, ``meta``, ``tstate``: see :func:`_remember`) are tried first. The
-    rest are work arrays: feature names' bounds and types of a message (``width`` features),
-    its value tokens."""
+    Per message (see :class:`Scanned`): status FAST (a known shape), NEW (a shape first seen
+    in this batch: id >= ``first_new``) or SLOW; for FAST and NEW the shape id, the columns'
+    values and spans from ``out.vstart[i]`` and the event time. New shapes are added to
+    ``shapes``. Returns the message it stopped at: ``len(off) - 1`` when done, less when the
+    table is full (the caller grows it and calls again from there). Templates (``tp``) are
+    tried first."""
     n = off.shape[0] - 1
-    nan = np.nan
-    scratch8 = scratch64.view(np.uint8)
-    width = names_s.shape[0]
+    scratch8 = work.scratch64.view(np.uint8)
+    width = work.names_s.shape[0]
     size = buf.shape[0]
     for i in range(start, n):
-        status[i] = SLOW
+        out.status[i] = SLOW
         s, e = off[i], off[i + 1]
-        if e - s > max_bytes:
+        if e - s > max_bytes or e - s >= 1 << SPAN_BITS:
             continue
-        cur = state[2]
+        cur = shapes.state[2]
         # Templates read words past the message: pack() pads the batch for them.
         room = e + 64 <= size
-        t = _lookup(buf, s, e, prediction, width, vals, cur, lit, seg, kind, col, meta, tstate) if room else -1
+        t = _lookup(buf, s, e, event_kind, width, out, cur, tp) if room else -1
         if t >= 0:
-            _emit(i, meta[t, M_SID], cur, meta[t, M_NFEAT], first_new, slow, status, ids, vstart, state, vals, times)
+            _emit(i, tp.meta[t, M_SID], cur, tp.meta[t, M_NFEAT], first_new, shapes, out)
             continue
-        p = _ws(buf, s, e)
-        if p >= e or buf[p] != 123:
+        nfeat, ntok, fallback = _full(buf, s, e, event_kind, cur, out, work)
+        if nfeat < 0:
             continue
-        p = _ws(buf, p + 1, e)
-        seen = 0
-        model_s = model_e = ver_s = ver_e = -1
-        fallback = False
-        lenient = False  # a number read only as "finite": fine for msgspec, not checked for orjson
-        nfeat = 0
-        ntok = np.int64(0)  # not the literal 0: _features would be compiled for that type too
-        pred_t, pred_v, pred_int = T_NONE, nan, False
-        ts = nan
-        score_t, score_v, score_int = T_NONE, nan, False
-        ok = p < e and buf[p] != 125
-        while ok:
-            ok = False
-            if p >= e or buf[p] != 34:
-                break
-            q = _string_end(buf, p + 1, e)
-            if q < 0:
-                break
-            k = _key(buf, p + 1, q)
-            if k == K_PREDICTION or k == K_SCORE:
-                k = k if prediction else -1  # a feature event does not read them
-            if k >= 0:
-                if seen & (1 << k):
-                    break
-                seen |= 1 << k
-            p = _ws(buf, q + 1, e)
-            if p >= e or buf[p] != 58:
-                break
-            p = _ws(buf, p + 1, e)
-            if p >= e:
-                break
-            if k == K_FEATURES and buf[p] == 123:
-                p, nfeat, ntok = _features(buf, p + 1, e, vals, cur, names_s, names_e, types, is_int, toks, ntok)
-                if p < 0:
-                    break
-            else:
-                vs = p
-                p, t, v, code = _scalar(buf, p, e)
-                if t == 0:
-                    break
-                lenient |= code == 3
-                if k == K_EVENT_ID or k == K_MODEL:
-                    if t != T_STR or p - vs <= 2 or p - vs - 2 > MAX_NAME_LENGTH:
-                        break
-                    if k == K_MODEL:
-                        model_s, model_e = vs + 1, p - 1
-                elif k == K_VERSION:
-                    if t == T_STR:
-                        ver_s, ver_e = vs + 1, p - 1
-                    elif t == T_NONE:
-                        fallback = True  # msgspec refuses a null version: the reference is orjson's
-                    else:
-                        break
-                elif k == K_TIMESTAMP:
-                    if t == T_BOOL:
-                        break
-                    if t == T_STR:
-                        ts = _timestamp(buf, vs + 1, p - 1)
-                        if math.isnan(ts):
-                            break
-                    elif t == T_FLOAT:
-                        ts = v if code != 3 else _approximate(buf, vs, p)
-                elif k == K_FEATURES:
-                    if t != T_NONE or not prediction:
-                        break
-                    fallback = True  # null features: msgspec refuses, orjson's path reads {}
-                elif k == K_PREDICTION:
-                    if t == T_NONE or code == 3:
-                        break
-                    pred_t, pred_v, pred_int = t, v, code == 1
-                elif k == K_SCORE:
-                    if t == T_STR or t == T_BOOL or code == 3:
-                        break
-                    score_t, score_v, score_int = t, v, code == 1
-                slot = _slot_kind(k, t)
-                if slot:
-                    # columns after the features: -1 prediction, -2 score, -3 event time
-                    ntok = _note(toks, ntok, vs, p, slot, -1 if k == K_PREDICTION else (-3 if k == K_TIMESTAMP else -2))
-            p = _ws(buf, p, e)
-            if p >= e:
-                break
-            if buf[p] == 125:
-                ok = _ws(buf, p + 1, e) == e
-                break
-            if buf[p] != 44:
-                break
-            p = _ws(buf, p + 1, e)
-            ok = True
-        if not ok or (fallback and lenient) or not seen & (1 << K_EVENT_ID) or not seen & (1 << K_MODEL):
-            continue
-        if prediction and not seen & (1 << K_PREDICTION):
-            continue
-        if not prediction and not seen & (1 << K_FEATURES):
-            continue
-        if cur + nfeat + EXTRA > vals.shape[0]:
-            continue
-        # msgspec reads every number as a float; only orjson's path keeps integers int.
-        for j in range(nfeat):
-            if types[j] == T_FLOAT and is_int[j] and fallback:
-                types[j] = T_INT
-        types[nfeat] = T_INT if pred_t == T_FLOAT and pred_int and fallback else pred_t
-        types[nfeat + 1] = T_INT if score_t == T_FLOAT and score_int and fallback else score_t
-        vals[cur + nfeat] = pred_v
-        vals[cur + nfeat + 1] = score_v
-        vals[cur + nfeat + 2] = ts
-        nwords = _canonical(buf, scratch8, model_s, model_e, ver_s, ver_e, names_s, names_e, types, nfeat)
-        h = _hash(scratch64, nwords) & hash_mask
-        slot, sid = _find(h, scratch64, nwords, slots, hashes, store, store_off)
+        nwords = _canonical(buf, scratch8, work, nfeat)
+        h = _hash(work.scratch64, nwords) & hash_mask
+        slot, sid = _find(h, work.scratch64, nwords, shapes)
         # A template only for a shape seen before: events that are each of a new shape (keys
         # that keep changing) would only churn the templates.
-        if sid >= 0 and not fallback and ntok < toks.shape[0] and room:
-            _remember(buf, s, e, toks, ntok, sid, nfeat, prediction, lit, seg, kind, col, meta, tstate)
+        if sid >= 0 and not fallback and ntok < work.toks.shape[0] and room:
+            _remember(buf, s, e, work.toks, ntok, sid, nfeat, event_kind, tp)
         if sid < 0:
-            sid = state[0]
-            used = state[1]
-            if sid >= hashes.shape[0] or used + nwords > store.shape[0] or 2 * (sid + 1) > slots.shape[0]:
+            sid = _add_shape(h, slot, work.scratch64, nwords, shapes)
+            if sid < 0:
                 return i
-            for j in range(nwords):
-                store[used + j] = scratch64[j]
-            store_off[sid + 1] = used + nwords
-            hashes[sid] = h
-            slow[sid] = 0
-            slots[slot] = sid + 1
-            state[0] = sid + 1
-            state[1] = used + nwords
-        _emit(i, sid, cur, nfeat, first_new, slow, status, ids, vstart, state, vals, times)
+        _emit(i, sid, cur, nfeat, first_new, shapes, out)
     return n
+
+
+@_jit
+def _add_shape(h, slot, scratch64, nwords, shapes):
+    """The id of a new shape of canonical words ``scratch64[:nwords]``; -1 when the table is full."""
+    state = shapes.state
+    sid = state[0]
+    used = state[1]
+    if sid >= shapes.hashes.shape[0] or used + nwords > shapes.store.shape[0] or 2 * (sid + 1) > shapes.slots.shape[0]:
+        return -1
+    for j in range(nwords):
+        shapes.store[used + j] = scratch64[j]
+    shapes.store_off[sid + 1] = used + nwords
+    shapes.hashes[sid] = h
+    shapes.slow[sid] = 0
+    shapes.slots[slot] = sid + 1
+    state[0] = sid + 1
+    state[1] = used + nwords
+    return sid
+
+
+@_jit
+def _full(buf, s, e, event_kind, cur, out, work):
+    """The full scan of message ``buf[s:e]``: (feature count, value tokens, whether only the
+    reference path reads it as Python does), its columns from ``cur`` and its shape's
+    names, bounds and types in ``work``; feature count -1 when the message is not FAST."""
+    nan = np.nan
+    vals, spans = out.vals, out.spans
+    types, is_int, toks = work.types, work.is_int, work.toks
+    p = _ws(buf, s, e)
+    if p >= e or buf[p] != 123:
+        return -1, 0, False
+    p = _ws(buf, p + 1, e)
+    seen = 0
+    model_s = model_e = ver_s = ver_e = -1
+    fallback = False
+    lenient = False  # a number read only as "finite": fine for msgspec, not checked for orjson
+    nfeat = 0
+    ntok = np.int64(0)  # not the literal 0: _features would be compiled for that type too
+    pred_t, pred_v, pred_int, pred_span = T_NONE, nan, False, np.int64(-1)
+    ts = nan
+    id_span = np.int64(-1)
+    score_t, score_v, score_int = T_NONE, nan, False
+    ok = p < e and buf[p] != 125
+    while ok:
+        ok = False
+        if p >= e or buf[p] != 34:
+            break
+        q = _string_end(buf, p + 1, e)
+        if q < 0:
+            break
+        k = _key(buf, p + 1, q)
+        if k >= 0:
+            k = _role(k, event_kind)
+        if k >= 0:
+            if seen & (1 << k):
+                break
+            seen |= 1 << k
+        p = _ws(buf, q + 1, e)
+        if p >= e or buf[p] != 58:
+            break
+        p = _ws(buf, p + 1, e)
+        if p >= e:
+            break
+        if k == K_FEATURES and buf[p] == 123:
+            p, nfeat, ntok = _features(buf, p + 1, e, cur, out, work, ntok)
+            if p < 0:
+                break
+        else:
+            vs = p
+            p, t, v, code = _scalar(buf, p, e)
+            if t == 0:
+                break
+            lenient |= code == 3
+            if k == K_EVENT_ID or k == K_MODEL:
+                if t != T_STR or p - vs <= 2 or p - vs - 2 > MAX_NAME_LENGTH:
+                    break
+                if k == K_MODEL:
+                    model_s, model_e = vs + 1, p - 1
+                else:
+                    id_span = _span(vs + 1, p - 1)
+            elif k == K_VERSION:
+                if t == T_STR:
+                    ver_s, ver_e = vs + 1, p - 1
+                elif t == T_NONE:
+                    fallback = True  # msgspec refuses a null version: the reference is orjson's
+                else:
+                    break
+            elif k == K_TIMESTAMP:
+                if t == T_BOOL:
+                    break
+                if t == T_STR:
+                    ts = _timestamp(buf, vs + 1, p - 1)
+                    if math.isnan(ts):
+                        break
+                elif t == T_FLOAT:
+                    ts = v if code != 3 else _approximate(buf, vs, p)
+            elif k == K_FEATURES:
+                if t != T_NONE or event_kind != PREDICTIONS:
+                    break
+                fallback = True  # null features: msgspec refuses, orjson's path reads {}
+            elif k == K_PREDICTION:
+                if t == T_NONE or code == 3:
+                    break
+                pred_t, pred_v, pred_int = t, v, code == 1
+                if t == T_STR:
+                    pred_span = _span(vs + 1, p - 1)
+                elif t == T_BOOL:
+                    pred_span = _span(vs, p)
+            elif k == K_SCORE:
+                if t == T_STR or t == T_BOOL or code == 3:
+                    break
+                score_t, score_v, score_int = t, v, code == 1
+            slot = _slot_kind(k, t)
+            if slot:
+                ntok = _note(toks, ntok, vs, p, slot, _extra_column(k))
+        p = _ws(buf, p, e)
+        if p >= e:
+            break
+        if buf[p] == 125:
+            ok = _ws(buf, p + 1, e) == e
+            break
+        if buf[p] != 44:
+            break
+        p = _ws(buf, p + 1, e)
+        ok = True
+    if not ok or (fallback and lenient) or not seen & (1 << K_EVENT_ID) or not seen & (1 << K_MODEL):
+        return -1, 0, False
+    if event_kind != FEATURES and not seen & (1 << K_PREDICTION):
+        return -1, 0, False
+    if event_kind == FEATURES and not seen & (1 << K_FEATURES):
+        return -1, 0, False
+    if cur + nfeat + EXTRA > vals.shape[0]:
+        return -1, 0, False
+    # msgspec reads every number as a float; only orjson's path keeps integers int.
+    for j in range(nfeat):
+        if types[j] == T_FLOAT and is_int[j] and fallback:
+            types[j] = T_INT
+    types[nfeat] = T_INT if pred_t == T_FLOAT and pred_int and fallback else pred_t
+    types[nfeat + 1] = T_INT if score_t == T_FLOAT and score_int and fallback else score_t
+    vals[cur + nfeat + C_PREDICTION] = pred_v
+    vals[cur + nfeat + C_SCORE] = score_v
+    vals[cur + nfeat + C_TIME] = ts
+    vals[cur + nfeat + C_ID] = nan
+    spans[cur + nfeat + C_PREDICTION] = pred_span
+    spans[cur + nfeat + C_SCORE] = -1
+    spans[cur + nfeat + C_TIME] = -1
+    spans[cur + nfeat + C_ID] = id_span
+    work.model[0], work.model[1], work.model[2], work.model[3] = model_s, model_e, ver_s, ver_e
+    return nfeat, ntok, fallback
+
+
+@_inline
+def _extra_column(k):
+    """A template slot's column after the features, counted back from them: -1 the
+    prediction, -2 the score (and other keys' values, which it does not keep), -3 the event
+    time, -4 the event id."""
+    if k == K_PREDICTION:
+        return -1
+    if k == K_TIMESTAMP:
+        return -3
+    return -4 if k == K_EVENT_ID else -2
 
 
 @_jit
@@ -909,11 +1062,21 @@ def rehash(hashes, n, slots):
         slots[i] = sid + 1
 
 
+class Selection(NamedTuple):
+    """Columns taken from each shape's messages: those of shape ``sid`` are
+    ``col[off[sid]:off[sid + 1]]``, each going to the series at the same place in ``series``."""
+
+    off: np.ndarray
+    col: np.ndarray
+    series: np.ndarray
+
+
 @_jit
-def gather(status, ids, vstart, vals, index, sel_off, sel_col, sel_series, counts,
-           out_series, out_values, out_messages):
-    """The selected (series, value, message index) of every FAST message, in message order;
-    ``counts`` gets the number of FAST messages of each shape. Returns how many were written."""
+def gather(scanned, columns, index, sel, counts, out_series, out_values, out_messages):
+    """The selected (series, value of ``columns``, message index) of every FAST message, in
+    message order; ``counts`` gets the number of FAST messages of each shape. Returns how
+    many were written. ``columns`` is the scan's ``vals`` or ``spans``."""
+    status, ids, vstart = scanned.status, scanned.ids, scanned.vstart
     o = 0
     for i in range(status.shape[0]):
         if status[i] != FAST:
@@ -921,9 +1084,9 @@ def gather(status, ids, vstart, vals, index, sel_off, sel_col, sel_series, count
         sid = ids[i]
         counts[sid] += 1
         base = vstart[i]
-        for k in range(sel_off[sid], sel_off[sid + 1]):
-            out_series[o] = sel_series[k]
-            out_values[o] = vals[base + sel_col[k]]
+        for k in range(sel.off[sid], sel.off[sid + 1]):
+            out_series[o] = sel.series[k]
+            out_values[o] = columns[base + sel.col[k]]
             out_messages[o] = index[i]
             o += 1
     return o
@@ -966,9 +1129,10 @@ class ShapeTable:
         self.store_off = np.zeros(17, dtype=np.int64)
         self.slow = np.zeros(16, dtype=np.int8)
         self.state = np.zeros(3, dtype=np.int64)
-        self.sel_off = np.zeros(17, dtype=np.int64)
-        self.sel_col = np.zeros(64, dtype=np.int64)
-        self.sel_series = np.zeros(64, dtype=np.int64)
+        #: the numeric columns each shape feeds to detector series, and its categorical ones
+        #: (strings and booleans) to window series
+        self.numeric = _Selections()
+        self.categorical = _Selections()
         # Templates of recent events (see scan's module docstring), each naming a shape id: they go with the ids.
         self.lit = np.zeros(MAX_TEMPLATES * TEMPLATE_BYTES + 8, dtype=np.uint8)
         self.seg = np.zeros((MAX_TEMPLATES, TEMPLATE_SLOTS + 1), dtype=np.int64)
@@ -982,32 +1146,29 @@ class ShapeTable:
     def __len__(self) -> int:
         return int(self.state[0])
 
-    def scan(self, buf: np.ndarray, off: np.ndarray, prediction: bool, max_bytes: int):
-        """(status, ids, vstart, vals, event times) of each message; see :func:`scan`."""
+    def scan(self, buf: np.ndarray, off: np.ndarray, event_kind: int, max_bytes: int) -> Scanned:
+        """What the scan reads of each message of events of ``event_kind``; see :func:`scan`."""
         n = off.size - 1
-        status = np.empty(n, dtype=np.int8)
-        ids = np.empty(n, dtype=np.int64)
-        vstart = np.empty(n, dtype=np.int64)
         # A feature takes at least 4 bytes ("":0) and a message holds EXTRA columns besides.
-        vals = np.empty(buf.size // 4 + EXTRA * n + 8, dtype=np.float64)
-        times = np.full(n, np.nan)
+        columns = buf.size // 4 + EXTRA * n + 8
+        out = Scanned(np.empty(n, dtype=np.int8), np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64),
+                      np.empty(columns, dtype=np.float64), np.empty(columns, dtype=np.int64), np.full(n, np.nan))
         longest = int(np.diff(off).max()) if n else 0
         scratch = np.empty((min(longest, max_bytes) + 64) // 8 + 8, dtype=np.uint64)
-        # Work arrays of the scan (it allocates none): names and types of features, tokens.
         width = scratch.size * 2
-        names_s, names_e = np.empty(width, np.int64), np.empty(width, np.int64)
-        types, is_int = np.empty(width + 2, np.uint8), np.empty(width + 2, np.bool_)
-        toks = np.empty((TEMPLATE_SLOTS + 1, 4), np.int64)
+        work = Work(scratch, np.empty(width, np.int64), np.empty(width, np.int64), np.empty(width + 2, np.uint8),
+                    np.empty(width + 2, np.bool_), np.empty((TEMPLATE_SLOTS + 1, 4), np.int64),
+                    np.empty(4, np.int64))
+        templates = Templates(self.lit, self.seg, self.kind, self.col, self.meta, self.tstate)
         self.state[2] = 0
         first_new = int(self.state[0])
         i = 0
         while True:
-            i = scan(buf, off, i, prediction, max_bytes, self.hash_mask, first_new, self.slots, self.hashes,
-                     self.store, self.store_off, self.slow, self.state, status, ids, vstart, vals, times, scratch,
-                     self.lit, self.seg, self.kind, self.col, self.meta, self.tstate,
-                     names_s, names_e, types, is_int, toks)
+            shapes = Shapes(self.slots, self.hashes, self.store, self.store_off, self.slow, self.state)
+            i = scan(buf, off, i, int(event_kind), max_bytes, self.hash_mask, first_new, shapes, templates, out,
+                     work)
             if i == n:
-                return status, ids, vstart, vals, times
+                return out
             self._grow(scratch.size)
 
     def _grow(self, words: int) -> None:
@@ -1016,7 +1177,6 @@ class ShapeTable:
             self.hashes = _grown(self.hashes, 2 * n)
             self.slow = _grown(self.slow, 2 * n)
             self.store_off = _grown(self.store_off, 2 * n + 1)
-            self.sel_off = _grown(self.sel_off, 2 * n + 1)
         if self.state[1] + words > self.store.size:
             self.store = _grown(self.store, 2 * (self.state[1] + words))
         if 2 * (n + 1) > self.slots.size:
@@ -1026,32 +1186,57 @@ class ShapeTable:
     def canonical(self, sid: int) -> bytes:
         return self.store[self.store_off[sid]:self.store_off[sid + 1]].tobytes()
 
-    def resolve(self, sid: int, columns: np.ndarray | None, series: np.ndarray | None) -> None:
+    def resolve(self, sid: int, columns: np.ndarray | None, series: np.ndarray | None,
+                categories: np.ndarray | None = None, category_series: np.ndarray | None = None) -> None:
         """Shape ``sid`` (the next unresolved one) takes the FAST path with these selected
-        columns and series ids, or (None) the slow path."""
+        numeric columns and series ids (and categorical columns and window series), or (None)
+        the slow path."""
         assert sid == self.resolved, "shapes are resolved in the order they were first seen"
-        a = int(self.sel_off[sid])
-        k = 0 if columns is None else columns.size
-        if a + k > self.sel_col.size:
-            self.sel_col = _grown(self.sel_col, 2 * (a + k))
-            self.sel_series = _grown(self.sel_series, 2 * (a + k))
-        if k:
-            self.sel_col[a:a + k] = columns
-            self.sel_series[a:a + k] = series
-        self.sel_off[sid + 1] = a + k
+        self.numeric.add(sid, columns, series)
+        self.categorical.add(sid, categories, category_series)
         self.slow[sid] = columns is None
         self.resolved = sid + 1
 
-    def gather(self, status, ids, vstart, vals, index):
+    def gather(self, scanned: Scanned, index: np.ndarray):
         """(series, values, messages, FAST messages per shape id) of the FAST messages."""
-        size = int(self.state[2])
-        out_series = np.empty(size, dtype=np.int64)
-        out_values = np.empty(size, dtype=np.float64)
-        out_messages = np.empty(size, dtype=np.int64)
         counts = np.zeros(len(self), dtype=np.int64)
-        o = gather(status, ids, vstart, vals, index, self.sel_off, self.sel_col, self.sel_series, counts,
-                   out_series, out_values, out_messages)
-        return out_series[:o], out_values[:o], out_messages[:o], counts
+        return (*self.numeric.gather(scanned, scanned.vals, index, counts), counts)
+
+    def gather_categories(self, scanned: Scanned, index: np.ndarray):
+        """(window series, spans, messages) of the FAST messages' categorical values."""
+        return self.categorical.gather(scanned, scanned.spans, index, np.zeros(len(self), dtype=np.int64))
+
+
+class _Selections:
+    """A :class:`Selection` that grows as shapes are resolved."""
+
+    def __init__(self):
+        self.off = np.zeros(17, dtype=np.int64)
+        self.col = np.zeros(64, dtype=np.int64)
+        self.series = np.zeros(64, dtype=np.int64)
+
+    def add(self, sid: int, columns: np.ndarray | None, series: np.ndarray | None) -> None:
+        if sid + 2 > self.off.size:
+            self.off = _grown(self.off, 2 * (sid + 2))
+        a = int(self.off[sid])
+        k = 0 if columns is None else columns.size
+        if a + k > self.col.size:
+            self.col = _grown(self.col, 2 * (a + k))
+            self.series = _grown(self.series, 2 * (a + k))
+        if k:
+            self.col[a:a + k] = columns
+            self.series[a:a + k] = series
+        self.off[sid + 1] = a + k
+
+    def gather(self, scanned: Scanned, columns: np.ndarray, index: np.ndarray, counts: np.ndarray):
+        resolved = np.flatnonzero(scanned.status == FAST)
+        size = int((self.off[scanned.ids[resolved] + 1] - self.off[scanned.ids[resolved]]).sum())
+        out_series = np.empty(size, dtype=np.int64)
+        out_values = np.empty(size, dtype=columns.dtype)
+        out_messages = np.empty(size, dtype=np.int64)
+        o = gather(scanned, columns, index, Selection(self.off, self.col, self.series), counts, out_series,
+                   out_values, out_messages)
+        return out_series[:o], out_values[:o], out_messages[:o]
 
 
 def _grown(a: np.ndarray, size: int) -> np.ndarray:
@@ -1064,10 +1249,14 @@ def warm_up() -> None:
     """Compile or load the scanner before the first batch waits on it."""
     table = ShapeTable()
     # The second event leaves a template, the third matches it.
-    buf, off = pack([b'{"event_id":"e","model":"m","prediction":1,"features":{"a":1.5}}'] * 3)
-    status, ids, vstart, vals, _ = table.scan(buf, off, True, 1 << 20)
-    table.resolve(0, np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
-    table.gather(status, ids, vstart, vals, np.arange(3, dtype=np.int64))
+    one = np.zeros(1, dtype=np.int64)
+    for kind, event in ((PREDICTIONS, b'{"event_id":"e","model":"m","prediction":true,"features":{"a":1.5,"b":"x"}}'),
+                        (LABELS, b'{"event_id":"e","model":"m","label":"x"}')):
+        buf, off = pack([event] * 3)
+        scanned = table.scan(buf, off, kind, 1 << 20)
+        table.resolve(table.resolved, one, one, one + 1, one)
+        table.gather(scanned, np.arange(3, dtype=np.int64))
+        table.gather_categories(scanned, np.arange(3, dtype=np.int64))
     rehash(table.hashes, len(table), np.zeros(4 * table.slots.size, dtype=np.int64))  # a table that grows
 
 

@@ -37,7 +37,7 @@ from driftwire.detectors import kernels, standardize, window
 from driftwire.detectors.performance import KEEP_TESTING, PROMOTE, ROLLBACK
 
 from . import decode as dec
-from . import rules, scan
+from . import rules, scan, vocabulary
 from .compacted import read_to_end
 from .labels import LabelRouter, join_predictions
 from .metrics import HealthState, Metrics, MetricsServer
@@ -881,6 +881,7 @@ def warm_up_kernels(detectors=kernels.NAMES) -> float:
     kernels.warm_up_banks(detectors)
     standardize.warm_up()
     scan.warm_up()
+    vocabulary.warm_up()
     window.warm_up()
     return time.perf_counter() - started
 

@@ -152,3 +152,67 @@ def test_an_unexpected_decoder_failure_refuses_that_message_alone(monkeypatch):
     assert [(k, e.reason) for k, e in errors] == [(1, dec.UNDECODABLE)]
     assert "KeyError" in errors[0][1].message
     assert r.flush()[2].tolist() == [0, 2]
+
+
+_CATEGORY_VALUES = st.one_of(st.sampled_from(["fr", "de", "us", "a b", ""]), st.booleans(), st.none(),
+                             st.floats(-5, 5, allow_nan=False).map(lambda x: round(x, 3)))
+
+
+@st.composite
+def categorical_events(draw):
+    """Prediction events whose features and prediction are strings, booleans, numbers or nulls."""
+    names = draw(st.lists(st.sampled_from(["country", "device", "returning", "x"]), max_size=3, unique=True))
+    event = {"event_id": f"e{draw(st.integers(0, 50))}", "model": draw(st.sampled_from(["m1", "m2"])),
+             "features": {name: draw(_CATEGORY_VALUES) for name in names},
+             "prediction": draw(st.one_of(st.sampled_from(["churn", "stay"]), st.booleans(), st.integers(0, 2)))}
+    if draw(st.booleans()):
+        event["timestamp"] = 1.7e9 + draw(st.integers(0, 100))
+    return orjson.dumps(event)
+
+
+def _category_names(r: Router) -> list[tuple[int, int, str]]:
+    """(message, window series, category name) of the categorical values routed, in order."""
+    ws, codes, messages = r.take_categories()
+    windows = r.monitor.windows
+    named = []
+    for s, c, m in zip(ws.tolist(), codes.tolist(), messages.tolist()):
+        names = {code: name for name, code in (windows._learning_codes[s] or {}).items()}
+        named.append((m, s, names.get(int(c), f"code {int(c)}")))
+    return sorted(named)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(categorical_events(), min_size=1, max_size=12), min_size=1, max_size=3))
+def test_the_scanner_reads_categories_as_the_event_path_does(batches):
+    """Strings and booleans read by the batch path give the windows the same categories, per
+    series and message, as the per-event path."""
+    fast, slow = router(), router()
+    for batch in batches:
+        indices = np.arange(len(batch), dtype=np.int64)
+        assert fast.add_batch(batch, indices) == []
+        for i, raw in enumerate(batch):
+            slow.add(raw, i)
+        for a, b in zip(fast.flush(), slow.flush()):
+            assert np.array_equal(a, b)
+        assert all(np.array_equal(a, b) for a, b in zip(fast.take_events(), slow.take_events()))
+        assert _category_names(fast) == _category_names(slow)
+        assert fast.monitor.window_series == slow.monitor.window_series
+
+
+def test_categorical_events_take_the_scanner():
+    """Events with string and boolean features and a class prediction are read in the batch,
+    not one by one, once their shape is known."""
+    r = router()
+    batch = [orjson.dumps({"event_id": f"e{i}", "model": "m", "features": {"x": i / 8, "country": ["fr", "de"][i % 2],
+                                                                        "returning": i % 3 == 0},
+                           "prediction": ["churn", "stay"][i % 2], "score": 0.5}) for i in range(200)]
+    calls = []
+    original = r.add
+    r.add = lambda *a, **k: calls.append(a) or original(*a, **k)
+    r.add_batch(batch, np.arange(200, dtype=np.int64))
+    r.flush()
+    r.take_events()
+    ws, codes, messages = r.take_categories()
+    assert calls == []
+    assert ws.size == 3 * 200  # country, returning, prediction
+    assert np.array_equal(np.bincount(messages), np.full(200, 3))

@@ -172,7 +172,7 @@ def bits(flushed) -> list:
 def scan_one(text: bytes, kind=dec.PREDICTION, table=None):
     table = table or sc.ShapeTable()
     buf, off = sc.pack([text])
-    status, ids, vstart, vals, _ = table.scan(buf, off, kind == dec.PREDICTION, 10_000)
+    status, ids, vstart, vals, _, _ = table.scan(buf, off, kind == dec.PREDICTION, 10_000)
     return int(status[0]), table, int(ids[0]), vals[vstart[0]:]
 
 
@@ -195,7 +195,7 @@ def test_fast_messages_read_as_orjson_and_the_router_read_them(batch, kind):
     table = sc.ShapeTable()
     r = router(kind)
     buf, off = sc.pack(batch)
-    status, ids, vstart, vals, _ = table.scan(buf, off, kind == dec.PREDICTION, r.max_bytes)
+    status, ids, vstart, vals, _, _ = table.scan(buf, off, kind == dec.PREDICTION, r.max_bytes)
     for k in np.flatnonzero(status != sc.SLOW):
         model, version, names, types = sc.decode_canonical(table.canonical(ids[k]))
         if len(set(names)) < len(names):
@@ -298,7 +298,7 @@ def test_fast_timestamps_are_those_python_accepts(dt, spec, mangle):
         assert status == sc.NEW, text
     if status != sc.SLOW:
         buf, off = sc.pack([raw])
-        times = sc.ShapeTable().scan(buf, off, True, 10_000)[4]
+        times = sc.ShapeTable().scan(buf, off, True, 10_000).times
         assert times[0] == pytest.approx(dec.parse_timestamp(text), rel=1e-15, abs=1e-6), text
 
 
@@ -318,7 +318,7 @@ def test_shapes_stay_apart_when_every_hash_collides():
     ]
     table = sc.ShapeTable(hash_mask=0)
     buf, off = sc.pack(texts * 2)
-    status, ids, _, _, _ = table.scan(buf, off, True, 10_000)
+    status, ids, *_ = table.scan(buf, off, True, 10_000)
     assert (status == sc.NEW).all()
     assert len(table) == 7 and ids[:8].tolist() == [0, 1, 2, 3, 4, 5, 6, 6], "absent version is 'unknown'"
     assert ids[8:].tolist() == ids[:8].tolist()
@@ -428,7 +428,7 @@ def scan_each_alone(batches: list, kind) -> list:
     for text in (t for batch in batches for t in batch):
         table.tstate[sc.T_COUNT] = 0
         buf, off = sc.pack([text])
-        status, ids, vstart, vals, _ = table.scan(buf, off, kind == dec.PREDICTION, 10_000)
+        status, ids, vstart, vals, _, _ = table.scan(buf, off, kind == dec.PREDICTION, 10_000)
         out.append(read_back(table, status, ids, vstart, vals, 0))
     return out
 
@@ -448,7 +448,7 @@ def test_templates_give_what_the_full_scan_gives(batches, kind):
     got = []
     for batch in batches:
         buf, off = sc.pack(batch)
-        status, ids, vstart, vals, _ = table.scan(buf, off, kind == dec.PREDICTION, 10_000)
+        status, ids, vstart, vals, _, _ = table.scan(buf, off, kind == dec.PREDICTION, 10_000)
         got += [read_back(table, status, ids, vstart, vals, k) for k in range(len(batch))]
     assert got == scan_each_alone(batches, kind)
     assert table.tstate[sc.T_COUNT] <= sc.MAX_TEMPLATES
@@ -471,7 +471,7 @@ def read_templated(text: str):
     """The feature value of an event in a slot of a template of its layout: None if not FAST."""
     table = sc.ShapeTable()
     buf, off = sc.pack([templated("1"), templated("2.5"), templated(text)])
-    status, ids, vstart, vals, _ = table.scan(buf, off, True, 10_000)
+    status, ids, vstart, vals, _, _ = table.scan(buf, off, True, 10_000)
     assert table.tstate[sc.T_COUNT] == 1
     return None if status[2] == sc.SLOW else vals[vstart[2]]
 
@@ -522,7 +522,7 @@ def test_each_slot_checks_its_value_as_the_full_scan_does(field, value):
         table = sc.ShapeTable()
         base = slotted(**{field: other})
         buf, off = sc.pack([base, base, slotted(**{field: value})])
-        status, ids, vstart, vals, _ = table.scan(buf, off, True, 10_000)
+        status, ids, vstart, vals, _, _ = table.scan(buf, off, True, 10_000)
         alone = sc.ShapeTable()
         alone.scan(*sc.pack([base]), True, 10_000)
         want_status, _, want_id, want_vals = scan_one(slotted(**{field: value}), table=alone)
@@ -536,7 +536,7 @@ def test_a_slot_whose_type_changes_takes_the_full_scan_and_its_own_shape():
     events = [templated(v, "1") for v in ["1", "2", "3", '"x"', "null", "4"]]
     table = sc.ShapeTable()
     buf, off = sc.pack(events)
-    status, ids, vstart, vals, _ = table.scan(buf, off, True, 10_000)
+    status, ids, vstart, vals, _, _ = table.scan(buf, off, True, 10_000)
     assert (status != sc.SLOW).all()
     assert ids.tolist() == [0, 0, 0, 1, 2, 0]
     assert sc.decode_canonical(table.canonical(1))[3][0] is str
@@ -549,7 +549,7 @@ def test_a_template_prefix_with_more_keys_after_it_is_the_full_scan_s():
     events = [base, base, base[:-1] + b',"extra":1}', base[:-1] + b',"prediction":2}', base[:-1], base + b" x"]
     table = sc.ShapeTable()
     buf, off = sc.pack(events)
-    status, ids, _, _, _ = table.scan(buf, off, True, 10_000)
+    status, ids, *_ = table.scan(buf, off, True, 10_000)
     assert status.tolist() == [sc.NEW, sc.NEW, sc.NEW, sc.SLOW, sc.SLOW, sc.SLOW]
     assert ids[:3].tolist() == [0, 0, 0]
 
@@ -559,13 +559,13 @@ def test_templates_are_bounded_and_cleared_with_the_table():
     batch = [valid_event(i, f"model-{i % 40}") for i in range(400)]
     for _ in range(2):
         buf, off = sc.pack(batch)
-        status, _, _, _, _ = table.scan(buf, off, True, 10_000)
+        status, *_ = table.scan(buf, off, True, 10_000)
         assert (status != sc.SLOW).all()
     assert table.tstate[sc.T_COUNT] == sc.MAX_TEMPLATES
     table.clear()
     assert table.tstate[sc.T_COUNT] == 0 and len(table) == 0
     buf, off = sc.pack(batch[:3])
-    status, ids, _, _, _ = table.scan(buf, off, True, 10_000)
+    status, ids, *_ = table.scan(buf, off, True, 10_000)
     assert ids.tolist() == [0, 1, 2]
 
 
@@ -583,6 +583,6 @@ def test_models_taking_turns_each_keep_a_template():
 def test_event_times_beyond_the_exact_fast_path_are_read_closely(text):
     raw = b'{"event_id":"a","model":"m","prediction":1,"timestamp":%s}' % text.encode()
     buf, off = sc.pack([raw])
-    status, _, _, _, times = sc.ShapeTable().scan(buf, off, True, 10_000)
+    status, *_, times = sc.ShapeTable().scan(buf, off, True, 10_000)
     assert status[0] == sc.NEW
     assert times[0] == pytest.approx(float(text), rel=1e-15), text
