@@ -6,8 +6,8 @@ on it (SLOW: the router's per-message path takes it and raises the precise error
 unusual form). It never guesses: anything outside the subset is SLOW.
 
 The FAST subset: one JSON object, keys plain ASCII without escapes; strings printable ASCII
-without escapes; numbers in strict JSON grammar whose value is exact in float64 by Clinger's
-fast path (integers below 2**53, decimal mantissas below 2**53 scaled by at most 10**22); true,
+without escapes; numbers in strict JSON grammar read exactly as Python reads them (integers below 2**53,
+decimals of up to 19 significant digits: see :mod:`.floats`); true,
 false, null; a flat ``features`` object of such scalars; other keys only with scalar values;
 no known key twice; ``timestamp`` a number or an RFC 3339 string of the common form.
 
@@ -38,6 +38,9 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 from driftwire.detectors.numba_cache import tolerate_unreadable_entries
 from driftwire.schemas.fields import MAX_NAME_LENGTH
 
+from .floats import number as _number
+from .floats import plain_number as _plain_number
+
 tolerate_unreadable_entries()
 
 FAST, NEW, SLOW = 0, 1, 2
@@ -53,23 +56,12 @@ _KEY_OFF = np.cumsum([0, *map(len, _KEY_NAMES)]).astype(np.int64)
 K_EVENT_ID, K_MODEL, K_VERSION, K_TIMESTAMP, K_FEATURES, K_PREDICTION, K_SCORE, K_LABEL = range(8)
 _UNKNOWN = np.frombuffer(b"unknown", dtype=np.uint8).copy()
 
-#: 10**k for k <= 22: exact in float64, which is what makes one multiplication correctly rounded
-_POW10 = np.array([10.0**k for k in range(23)])
-_EXACT = 2**53
-_SIGN = np.array([1.0, -1.0])
+
 _POW10_INT = np.array([10**k for k in range(17)], dtype=np.int64)
 _DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 
-# Eight bytes at once: '0' in each byte, the low seven bits of each, 0x76 (a byte of ten or more
-# plus it reaches the top bit), the top bit of each; the shifts of the eight-digit sum; a one in
-# each byte and a quote in each, to find a quote.
-_ZEROS = np.uint64(0x3030303030303030)
-_LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
-_TO_TOP = np.uint64(0x7676767676767676)
+# A one in each byte, a quote in each and the top bit of each, to find a quote.
 _TOPS = np.uint64(0x8080808080808080)
-_PAIRS = np.uint64(0x000000FF000000FF)
-_S8 = np.uint64(8)
-_S16 = np.uint64(16)
 _ONES = np.uint64(0x0101010101010101)
 _QUOTES = np.uint64(0x2222222222222222)
 _ONE = np.uint64(1)
@@ -226,76 +218,6 @@ def _key(buf, s, q):
     return -1
 
 
-@_inline
-def _number(buf, p, e):
-    """A number in strict JSON grammar at ``p``: (end, value, code). code 0: not a number;
-    1: an integer, value exact; 2: a fraction or exponent form, value exact (Clinger's fast
-    path); 3: valid and surely finite in float64, value not computed."""
-    neg = False
-    if p < e and buf[p] == 45:
-        neg = True
-        p += 1
-    if p >= e:
-        return -1, 0.0, 0
-    m = 0
-    exact = True
-    intdigits = 0
-    c = buf[p]
-    if c == 48:
-        p += 1
-        intdigits = 1
-    elif 49 <= c <= 57:
-        while p < e and 48 <= buf[p] <= 57:
-            if exact:
-                m = m * 10 + np.int64(buf[p] - 48)
-                exact = m < _EXACT
-            intdigits += 1
-            p += 1
-    else:
-        return -1, 0.0, 0
-    is_int = True
-    frac = 0
-    if p < e and buf[p] == 46:
-        is_int = False
-        p += 1
-        if p >= e or not 48 <= buf[p] <= 57:
-            return -1, 0.0, 0
-        while p < e and 48 <= buf[p] <= 57:
-            if exact:
-                m = m * 10 + np.int64(buf[p] - 48)
-                exact = m < _EXACT
-                frac += 1
-            p += 1
-    ex = 0
-    if p < e and (buf[p] == 101 or buf[p] == 69):
-        is_int = False
-        p += 1
-        eneg = False
-        if p < e and (buf[p] == 43 or buf[p] == 45):
-            eneg = buf[p] == 45
-            p += 1
-        if p >= e or not 48 <= buf[p] <= 57:
-            return -1, 0.0, 0
-        while p < e and 48 <= buf[p] <= 57:
-            if ex < 1_000_000:
-                ex = ex * 10 + np.int64(buf[p] - 48)
-            p += 1
-        if eneg:
-            ex = -ex
-    if is_int and exact:
-        v = float(m)
-        # An integer has no negative zero: -0 is 0, as int("-0") and msgspec have it.
-        return p, (-v if neg and m != 0 else v), 1
-    e10 = ex - frac
-    if exact and -22 <= e10 <= 22:
-        v = float(m) * _POW10[e10] if e10 >= 0 else float(m) / _POW10[-e10]
-        return p, (-v if neg else v), 2
-    # Below 10**300 by its digit count: finite whatever its digits (an underflow is 0.0).
-    if intdigits + ex <= 300 and -1_000_000 < ex:
-        return p, 0.0, 3
-    return p, 0.0, 0
-
-
 # The word helpers are calls, not inlined by numba: they have many callers, and numba's inlining
 # costs compile time at each. The compiler inlines the calls (in its own, later pass).
 @_jit
@@ -308,64 +230,6 @@ def _load8(buf, p):
     for j in range(8):
         w |= np.uint64(buf[q + np.uint64(j)]) << np.uint64(8 * j)
     return w
-
-
-@_jit
-def _digit_run(w):
-    """(count, value) of the decimal digits that begin the little-endian word ``w``; count 8
-    when all eight are."""
-    w ^= _ZEROS
-    # A byte is a digit when it is below 10 once '0' is taken off: then its top bit stays clear.
-    stop = (((w & _LOW7) + _TO_TOP) | w) & _TOPS
-    # No branches: the counts vary from number to number, and a mispredicted branch costs more
-    # than the arithmetic. trailing_zeros(0) is 64.
-    n = np.int64(trailing_zeros(stop)) >> 3
-    # The digits to the top, zeros below them (a shift of 64, for no digits, in two halves: one
-    # shift of 64 is undefined); then pairs, quads and the eight at once.
-    s = np.uint64(64 - 8 * n)
-    w = (w << (s >> _ONE)) << (s - (s >> _ONE))
-    w = w * np.uint64(10) + (w >> _S8)
-    w = ((w & _PAIRS) * np.uint64(100 + (1000000 << 32)) + ((w >> _S16) & _PAIRS) * np.uint64(1 + (10000 << 32)))
-    return n, np.int64(w >> _S32)
-
-
-@_inline
-def _plain_number(buf, p, e):
-    """A number at ``p`` of the plain form ``-?D+(.D+)?``, eight digits a step: (end, value,
-    code) as :func:`_number` has them when code is 1 or 2 (at most 15 digits in all: exact as
-    an integer) or 3 (up to 15 before and 15 after the point: finite, value not computed);
-    code 0 for any other form, valid or not, which is the full scan's to read. Reads up to 40
-    bytes past ``p`` whatever ``e`` is."""
-    neg = buf[p] == 45
-    q = p + 1 if neg else p
-    n, m = _digit_run(_load8(buf, q))
-    # Branches that go the same way for a field event after event are cheap.
-    if n == 8:
-        n2, m2 = _digit_run(_load8(buf, q + 8))
-        m = m * _POW10_INT[n2] + m2
-        n += n2
-    r = q + n
-    dot = buf[r] == 46
-    f = fm = 0
-    if dot:
-        f, fm = _digit_run(_load8(buf, r + 1))
-        if f == 8:
-            f2, fm2 = _digit_run(_load8(buf, r + 9))
-            fm = fm * _POW10_INT[f2] + fm2
-            f += f2
-    end = r + 1 + f if dot else r
-    after = buf[end]
-    # A leading zero ends the integer part (JSON's grammar, which _number keeps); digits past
-    # e were read, so the number must end by e; an exponent is _number's.
-    ok = 0 < n < 16 and f < 16 and (n == 1 or buf[q] != 48) and (f > 0 or not dot)
-    if not ok or end > e or after == 101 or after == 69:
-        return end, 0.0, 0
-    if n + f > 15:
-        return end, 0.0, 3
-    # The same division as _number's: m below 10**15, so exact, and 10**f exact.
-    v = float(m * _POW10_INT[f] + fm) / _POW10[f]
-    # Times -1.0 is negation, bit for bit; a table, not a branch, as signs vary.
-    return end, v * _SIGN[np.int64(neg & (dot | (m != 0)))], (2 if dot else 1)
 
 
 @_inline
@@ -724,7 +588,7 @@ def _same(buf, p, lit, a, n):
 def _match(buf, s, e, t, tp, nslots, out, cur):
     """Whether ``buf[s:e]`` is template ``t``: its bytes between the slots, and in each slot a
     value the full scan accepts there. Numbers of exact slots go to ``out.vals[cur + column]``,
-    spans of strings and booleans to ``out.spans``. Reads up to 40 bytes past ``e``."""
+    spans of strings and booleans to ``out.spans``. Reads up to 42 bytes past ``e``."""
     lit, seg, kind, col = tp.lit, tp.seg, tp.kind, tp.col
     vals, spans = out.vals, out.spans
     p = s
