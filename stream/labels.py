@@ -1,8 +1,9 @@
-"""Decode label events, and take the fields of predictions that the label join needs.
+"""Read label events into the label join, a batch at a time.
 
-Labels are few beside predictions and carry no features: each is decoded on its own (msgspec,
-then the reference check of :func:`driftwire.stream.decode.check_label` for anything msgspec
-refuses, which raises the precise error).
+A batch of labels is scanned in one numba pass (:mod:`.scan`, events of kind LABELS); the
+labels it cannot read are decoded one by one (msgspec, then the reference check of
+:func:`driftwire.stream.decode.check_label` for anything msgspec refuses, which raises the
+precise error). Both become rows of the join (:mod:`.join_batch`), in message order.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import numpy as np
 from driftwire.schemas.fields import MAX_NAME_LENGTH
 
 from . import decode as dec
-from .join import JoinStore
-from .router import MAX_EVENT_TIME
+from . import scan as sc
+from .jointable import LABELS
+from .router import MAX_EVENT_TIME, MAX_SHAPES
 
 _Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_LENGTH)]
 
@@ -30,19 +32,7 @@ class _PlainLabel(msgspec.Struct):
     timestamp: float | str | None = None
 
 
-class _JoinFields(msgspec.Struct):
-    """What the join keeps of a prediction that the router has already checked."""
-
-    event_id: str
-    model: str
-    prediction: float | str | bool
-    model_version: str | None = "unknown"
-    score: float | None = None
-
-
 _LABEL = msgspec.json.Decoder(_PlainLabel)
-_JOIN = msgspec.json.Decoder(_JoinFields)
-_JOIN_BATCH = msgspec.json.Decoder(list[_JoinFields])
 
 
 def decode_label(value: bytes | None, max_bytes: int) -> dec.Label:
@@ -61,7 +51,8 @@ def decode_label(value: bytes | None, max_bytes: int) -> dec.Label:
 
 
 class LabelRouter:
-    """Decodes one partition of the labels topic into its join store."""
+    """Reads one partition of the labels topic, a batch in one scan, into the join of the
+    predictions partition with its number."""
 
     kind = dec.LABEL
 
@@ -76,18 +67,49 @@ class LabelRouter:
         self.next_offset = -1
         self.checkpointed_offset = -1
         self.dirty = False
+        self._table = sc.ShapeTable()
+        #: the model of each scanner shape id; None: the per-event path reads its labels
+        self._models: list[str | None] = []
 
     def add_batch(self, values: list, indices: np.ndarray, offsets: np.ndarray, times: np.ndarray,
-                  store: JoinStore | None, joins=None) -> list[tuple[int, dec.InvalidEvent]]:
+                  owner=None) -> list[tuple[int, dec.InvalidEvent]]:
         """Join ``values[k]`` (the label at ``offsets[k]``, message ``indices[k]`` of the batch
-        whose record time is ``times[indices[k]]``) into ``store``; return ``(k, error)`` of
-        the invalid ones. With no store (the partition's predictions are consumed elsewhere)
-        valid labels are only counted, and so are those of models for which ``joins(model)``
-        is false (``labels.enabled: false``)."""
-        errors = []
-        for k, value in enumerate(values):
+        whose record time is ``times[indices[k]]``) into the join of ``owner``, the monitor of
+        the predictions partition; return ``(k, error)`` of the invalid ones. Without an owner
+        or its join (the partition's predictions are consumed elsewhere) valid labels are only
+        counted, and so are those of models the owner does not join (``labels.enabled: false``)."""
+        if len(self._table) >= MAX_SHAPES:
+            self._table.clear()
+            self._models = []
+        indices = np.asarray(indices, np.int64)
+        buf, off = sc.pack(values, self.max_bytes)
+        scanned = self._table.scan(buf, off, sc.LABELS, self.max_bytes)
+        errors, slow = self._slow_path(values, scanned)
+        fast = np.flatnonzero(scanned.status == sc.FAST)
+        counts = np.bincount(scanned.ids[fast], minlength=len(self._models))
+        for sid in np.flatnonzero(counts).tolist():
+            model = self._models[sid]
+            self.counts[model] = self.counts.get(model, 0) + int(counts[sid])
+        for _, label in slow:
+            self.counts[label.model] = self.counts.get(label.model, 0) + 1
+        if owner is not None and owner.join is not None:
+            self._join(owner, buf, scanned, fast, slow, indices, offsets, times)
+        return errors
+
+    def _slow_path(self, values: list, scanned: sc.Scanned) -> tuple[list, list]:
+        """(errors, (k, label) of valid labels) of the messages the scan did not take."""
+        errors, slow = [], []
+        status = scanned.status
+        for k in np.flatnonzero(status != sc.FAST).tolist():
+            if status[k] == sc.NEW:
+                sid = int(scanned.ids[k])
+                if sid >= self._table.resolved:
+                    self._resolve(sid)
+                if self._models[sid] is not None:
+                    status[k] = sc.FAST
+                    continue
             try:
-                label = decode_label(value, self.max_bytes)
+                label = decode_label(values[k], self.max_bytes)
                 if self.allowed_models and label.model not in self.allowed_models:
                     raise dec.InvalidEvent(dec.UNKNOWN_MODEL, f"model {label.model!r} is not in allowed_models")
             except dec.InvalidEvent as exc:
@@ -96,50 +118,41 @@ class LabelRouter:
             except Exception as exc:  # noqa: BLE001 - one message must not take its batch down
                 errors.append((k, dec.undecodable(exc)))
                 continue
-            index = int(indices[k])
-            t = label.timestamp
-            time = t if t is not None and abs(t) < MAX_EVENT_TIME else float(times[index])
-            self.counts[label.model] = self.counts.get(label.model, 0) + 1
-            if store is not None and (joins is None or joins(label.model)):
-                store.add_label(label.model, label.event_id, label.label, time, int(offsets[k]), index)
-        return errors
+            slow.append((k, label))
+        return errors, slow
+
+    def _resolve(self, sid: int) -> None:
+        model = sc.decode_canonical(self._table.canonical(sid))[0]
+        allowed = not self.allowed_models or model in self.allowed_models
+        empty = np.zeros(0, dtype=np.int64)
+        self._table.resolve(sid, *((empty, empty) if allowed else (None, None)))
+        self._models.append(model if allowed else None)
+
+    def _join(self, owner, buf, scanned, fast, slow, indices, offsets, times) -> None:
+        codes = owner.join_codes
+        sids = scanned.ids[fast]
+        model_codes = np.full(len(self._models), -1, dtype=np.int64)
+        for sid in np.unique(sids).tolist():
+            if owner.joins(self._models[sid]):
+                model_codes[sid] = codes.model(self._models[sid])
+        wanted = model_codes[sids] >= 0
+        fast, sids = fast[wanted], sids[wanted]
+        own = scanned.times[fast]
+        clock = np.where(np.abs(own) < MAX_EVENT_TIME, own, times[indices[fast]])
+        rows = codes.scanned_rows(buf, scanned, fast, scanned.vstart[fast], model_codes[sids], clock,
+                                  indices[fast], LABELS)
+        rows["offset"] = offsets[fast]
+        events = [(int(indices[k]), label.model, label.model_version, label.event_id, label.label, None,
+                   _label_time(label, times[indices[k]]), int(offsets[k]))
+                  for k, label in slow if owner.joins(label.model)]
+        if events:
+            buf, more = codes.event_rows(buf, events, LABELS)
+            rows = np.concatenate((rows, more))
+            rows = rows[np.argsort(rows["message"], kind="stable")]
+        if rows.size:
+            owner.join.add_labels(buf, rows)
 
 
-def join_predictions(store: JoinStore, values: list, indices: np.ndarray, invalid: set[int],
-                     times: np.ndarray, joins) -> None:
-    """Put the valid predictions among ``values`` (message ``indices[k]``, event time
-    ``times[indices[k]]``) of the models for which ``joins(model)`` is true into ``store``;
-    ``invalid``: the k the router refused."""
-    if invalid:
-        keep = [k for k in range(len(values)) if k not in invalid]
-        values, indices = [values[k] for k in keep], indices[keep]
-    if not values:
-        return
-    docs = _join_fields(values)
-    models = [p.model for p in docs]
-    wanted = {model: joins(model) for model in set(models)}
-    if not all(wanted.values()):
-        keep = [i for i, model in enumerate(models) if wanted[model]]
-        docs, models, indices = [docs[i] for i in keep], [models[i] for i in keep], indices[keep]
-    if docs:
-        store.add_predictions(models, [p.event_id for p in docs], [p.model_version or "unknown" for p in docs],
-                              [p.prediction for p in docs], [p.score for p in docs], times[indices].tolist(),
-                              indices.tolist())
-
-
-def _join_fields(values: list) -> list:
-    """The join's fields of each of a batch of valid predictions: in one call as a JSON array,
-    else one by one."""
-    try:
-        return _JOIN_BATCH.decode(b"[" + b",".join(values) + b"]")
-    except dec.REFUSED:
-        return [_join_fields_of(value) for value in values]
-
-
-def _join_fields_of(value: bytes) -> _JoinFields:
-    try:
-        return _JOIN.decode(value)
-    except dec.REFUSED:
-        # valid for the router, but in a form msgspec refuses (an integer beyond float64)
-        doc = dec.check_header(dec.parse_json(value), dec.PREDICTION)
-        return _JoinFields(doc.event_id, doc.model, doc.prediction, doc.model_version, doc.score)
+def _label_time(label: dec.Label, record_time: float) -> float:
+    t = label.timestamp
+    return t if t is not None and abs(t) < MAX_EVENT_TIME else float(record_time)

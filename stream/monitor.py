@@ -20,7 +20,8 @@ from driftwire.detectors.window import CATEGORICAL, NUMERIC, WindowBank, WindowC
 
 from .caps import SeriesBudget
 from .compare import ComparisonTracker
-from .join import JoinStore
+from .join_batch import NUMBER, JoinCodes
+from .jointable import JoinTable
 from .outcomes import CLASSIFICATION, REGRESSION, OutcomeTracker, class_name, is_number
 from .settings import DetectionConfig, DetectorSpec, ResolvedSignalConfig, ResolvedWindowConfig
 
@@ -157,7 +158,9 @@ class PartitionMonitor:
         self._field_types: dict[tuple[str, str, str], tuple[str, ...]] = {}
         self.type_changes: dict[int, list[TypeChange]] = {}
         #: the label join of this partition and what its pairs feed (predictions partitions only)
-        self.join: JoinStore | None = None
+        self.join: JoinTable | None = None
+        #: codes of the models, versions and class values the join compares
+        self.join_codes = JoinCodes()
         self.outcomes: OutcomeTracker | None = None
         self.comparisons: ComparisonTracker | None = None
 
@@ -209,7 +212,7 @@ class PartitionMonitor:
                      self.topic, self.partition, model, sorted(versions))
 
     def enable_join(self, ttl: float, max_pending: int) -> None:
-        self.join = JoinStore(ttl, max_pending)
+        self.join = JoinTable(ttl, max_pending)
         self.outcomes = OutcomeTracker(self.config)
         self.comparisons = ComparisonTracker(self.config, self.outcomes)
 
@@ -389,6 +392,21 @@ class PartitionMonitor:
         return self.windows.update(np.array(groups, dtype=np.int64), np.array(clock), np.array(offsets, dtype=np.int64),
                                    np.array(series, dtype=np.int64), np.array(values), np.array(events, dtype=np.int64))
 
+    def _restore_join(self, state: dict) -> None:
+        if "table" in state:
+            self.join_codes.set_state(state["codes"])
+            self.join.set_state(state["table"])
+            return
+        # a checkpoint of the per-event join store
+        codes = self.join_codes
+        self.join = JoinTable.from_store_state(state["store"], codes.model, codes.version, self._payload,
+                                               ttl=self.join.ttl, max_pending=self.join.max_pending)
+
+    def _payload(self, value) -> tuple[float, int]:
+        if value is None or (is_number(value) and not isinstance(value, bool)):
+            return (math.nan if value is None else float(value)), NUMBER
+        return math.nan, self.join_codes.class_code(value)
+
     def _label_value(self, ws: int, label) -> float:
         if self.windows.kind[ws] == CATEGORICAL:
             return float(self.windows.category_code(ws, class_name(label)))
@@ -515,7 +533,8 @@ class PartitionMonitor:
             for sid in np.flatnonzero(bank.slot_of[: len(self.series)] >= 0).tolist():
                 detectors.append([sid, spec, bank.bank.get_state(int(bank.slot_of[sid]))])
         return {
-            "join": None if self.join is None else {"store": self.join.get_state(),
+            "join": None if self.join is None else {"table": self.join.get_state(),
+                                                    "codes": self.join_codes.get_state(),
                                                     "outcomes": self.outcomes.get_state(),
                                                     "comparisons": self.comparisons.get_state()},
             "series": [list(s.key) for s in self.series],
@@ -541,7 +560,7 @@ class PartitionMonitor:
             else:
                 self._restore_windows(state["windows"], bank)
         if state.get("join") and self.join is not None:
-            self.join.set_state(state["join"]["store"])
+            self._restore_join(state["join"])
             self.outcomes.set_state(state["join"]["outcomes"])
             if "comparisons" in state["join"]:
                 self.comparisons.set_state(state["join"]["comparisons"])

@@ -20,6 +20,7 @@ from driftwire.schemas.fields import MAX_NAME_LENGTH
 
 from . import decode as dec
 from . import scan as sc
+from .jointable import PREDICTIONS
 from .monitor import CAPPED, PartitionMonitor
 from .vocabulary import OTHER, Vocabulary
 
@@ -144,6 +145,12 @@ class Router:
         self._table_shapes: list[tuple[str, _Shape | None]] = []
         #: window group of each scanner shape id (-1: none or slow path)
         self._table_groups = np.zeros(0, dtype=np.int64)
+        #: per scanner shape id: feature count, model and version codes of the join
+        self._table_codes = np.zeros((0, 3), dtype=np.int64)
+        #: the last batch as the join takes it: (buffer, scan, message positions), and the
+        #: events the per-event path took, (message, event)
+        self._scanned = None
+        self._slow_events: list = []
         self._stale_table = False
         #: (message positions, window groups) of this batch's events in a window group
         self._events: list[tuple[np.ndarray, np.ndarray]] = []
@@ -192,6 +199,8 @@ class Router:
             if abs(t) < MAX_EVENT_TIME:
                 times[index] = t
         self.counts[model] = self.counts.get(model, 0) + 1
+        if self.kind == dec.PREDICTION:
+            self._slow_events.append((index, event))
         return model
 
     def decode(self, value: bytes | None):
@@ -223,10 +232,13 @@ class Router:
             self._table.clear()
             self._table_shapes = []
             self._table_groups = np.zeros(0, dtype=np.int64)
+            self._table_codes = np.zeros((0, 3), dtype=np.int64)
             self._stale_table = False
         buf, off = sc.pack(values, self.max_bytes)
         table = self._table
         scanned = table.scan(buf, off, _SCAN_KIND[self.kind], self.max_bytes)
+        self._scanned = (buf, scanned, np.asarray(indices, np.int64))
+        self._slow_events = []
         status, ids, event_times = scanned.status, scanned.ids, scanned.times
         errors = []
         # In message order, as add would meet them: new shapes then get their series ids (and
@@ -260,6 +272,31 @@ class Router:
             self.counts[model] = self.counts.get(model, 0) + n
             self._fast_capped += shape.capped * n
         return errors
+
+    def join_rows(self, joins, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(buffer, :data:`~.jointable.PREDICTIONS` rows) of the last batch's valid predictions of
+        the models for which ``joins(model)`` is true, in message order; ``times`` the event
+        time of each message of the batch."""
+        buf, scanned, indices = self._scanned
+        codes = self.monitor.join_codes
+        fast = np.flatnonzero(scanned.status == sc.FAST)
+        sids = scanned.ids[fast]
+        wanted = np.zeros(len(self._table_shapes), dtype=np.bool_)
+        for sid in np.unique(sids).tolist():
+            wanted[sid] = joins(self._table_shapes[sid][0])
+        fast, sids = fast[wanted[sids]], sids[wanted[sids]]
+        info = self._table_codes[sids]
+        rows = codes.scanned_rows(buf, scanned, fast, scanned.vstart[fast] + info[:, 0], info[:, 1],
+                                  times[indices[fast]], indices[fast], PREDICTIONS)
+        rows["version"] = info[:, 2]
+        slow = [(i, e.model, e.model_version or "unknown", e.event_id, e.prediction, e.score, times[i], -1)
+                for i, e in self._slow_events if joins(e.model)]
+        self._slow_events = []
+        if slow:
+            buf, more = codes.event_rows(buf, slow, PREDICTIONS)
+            rows = np.concatenate((rows, more))
+            rows = rows[np.argsort(rows["message"], kind="stable")]
+        return buf, rows
 
     def _fast_categories(self, buf, scanned, indices) -> None:
         """The window codes of the categorical values the scanner read."""
@@ -306,6 +343,8 @@ class Router:
             self._table.resolve(sid, shape.columns, shape.series, shape.category_columns, shape.category_series)
         self._table_shapes.append((model, shape))
         self._table_groups = np.append(self._table_groups, -1 if shape is None else shape.group)
+        codes = self.monitor.join_codes
+        self._table_codes = np.vstack((self._table_codes, [len(names), codes.model(model), codes.version(version)]))
 
     def _new_shape(self, key: tuple) -> _Shape:
         """The shape of ``key``. A model beyond the model cap gets the shape of its feature layout,

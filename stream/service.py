@@ -37,9 +37,9 @@ from driftwire.detectors import kernels, standardize, window
 from driftwire.detectors.performance import KEEP_TESTING, PROMOTE, ROLLBACK
 
 from . import decode as dec
-from . import rules, scan, vocabulary
+from . import jointable, rules, scan, vocabulary
 from .compacted import read_to_end
-from .labels import LabelRouter, join_predictions
+from .labels import LabelRouter
 from .metrics import HealthState, Metrics, MetricsServer
 from .monitor import PartitionMonitor, SeriesBudget
 from .publish import Cooldown, Publisher, build_alert, build_comparison_alert, build_window_alert
@@ -468,14 +468,16 @@ class DriftService:
                     self._take(routers[key], msgs, start, end)
         for start, end, key in labels:
             self._take_labels(key, msgs, start, end)
+        # Events are counted once the whole batch is processed: a scrape that sees them counted
+        # sees what they did (joins, alerts) too.
+        counted = []
         for key, router in routers.items():
             monitor = self.monitors[key]
             if monitor.join is not None:
                 self._outcomes(key, monitor, msgs)
             if not router.counts:
                 continue
-            for model, n in router.counts.items():
-                self.metrics.events.labels(key[0], self.metrics.model_label(model)).inc(n)
+            counted.append((key[0], router.counts))
             if router.kind == dec.LABEL:
                 router.counts = {}
                 continue
@@ -488,6 +490,9 @@ class DriftService:
             categories = router.take_categories()
             if events.size:
                 self._windows(key, groups, events, series, values, messages, categories)
+        for topic, counts in counted:
+            for model, n in counts.items():
+                self.metrics.events.labels(topic, self.metrics.model_label(model)).inc(n)
         self.metrics.series_tracked.set(self.budget.used)
         self.metrics.batch_events.observe(len(msgs))
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
@@ -517,8 +522,9 @@ class DriftService:
         self._dead_letters(run, errors)
         store = router.monitor.join
         if store is not None and store.active and router.kind == dec.PREDICTION:
-            join_predictions(store, values, indices, {k for k, _ in errors}, self._times,
-                             router.monitor.joins)
+            buf, rows = router.join_rows(router.monitor.joins, self._times)
+            if rows.size:
+                store.add_predictions(buf, rows)
 
     def _dead_letters(self, run, errors) -> None:
         for k, exc in errors:
@@ -547,8 +553,7 @@ class DriftService:
             store.active = True
             log.info("labels arrived on %s[%d]: the predictions of %s[%d] join from offset %d on", key[0], key[1],
                      owner.topic, owner.partition, self.routers[owner.topic, owner.partition].taken_offset)
-        joins = owner.joins if store is not None else None
-        errors = router.add_batch(list(map(Message.value, run)), indices, offsets[keep], self._times, store, joins)
+        errors = router.add_batch(list(map(Message.value, run)), indices, offsets[keep], self._times, owner)
         self._dead_letters(run, errors)
         if store is None:
             self.metrics.join_events.labels("no_predictions_partition").inc(len(run) - len(errors))
@@ -560,14 +565,16 @@ class DriftService:
         store = monitor.join
         for outcome, n in store.take_counts().items():
             self.metrics.join_events.labels(outcome).inc(n)
-        pairs, shared = store.take_pairs(), store.take_shared()
+        codes = monitor.join_codes
+        joined = store.take_pairs()
+        pairs, shared = codes.pairs(joined), codes.shared(store.take_shared())
         if pairs:
-            self._labelled(key, monitor, pairs, msgs)
+            self._labelled(key, monitor, pairs, joined.rows, msgs)
         if pairs or shared:
             for evaluation in monitor.comparisons.observe(shared, pairs):
                 self._compared(key, evaluation, msgs)
 
-    def _labelled(self, key, monitor: PartitionMonitor, pairs, msgs) -> None:
+    def _labelled(self, key, monitor: PartitionMonitor, pairs, rows, msgs) -> None:
         tracker = monitor.outcomes
         errors = tracker.errors(pairs)
         unscorable = int(np.isnan(errors).sum())
@@ -581,8 +588,7 @@ class DriftService:
             messages = np.array([pairs[i].message for i in positions.tolist()], dtype=np.int64)
             self._detect(monitor, sids[positions], errors[positions], messages, msgs)
         labels_key = (self.settings.labels_topic, key[1])
-        for pair in pairs:
-            self.planner.note_labels(pair.model, key[1], pair.label_offset, 1, pair.time)
+        self._note_labels(key[1], monitor, rows)
         for close in tracker.observe(pairs):
             self._performance_closed(labels_key, close)
         # A pair counts in the label windows when its join completed: the later of its
@@ -596,6 +602,18 @@ class DriftService:
             self.metrics.retrain_requests.labels(self.metrics.model_label(request.model)).inc()
             log.info("retrain request: model=%s versions=%s reasons=%d labelled=%d", request.model,
                      request.model_versions, len(request.reasons), request.labelled_events)
+
+    def _note_labels(self, partition: int, monitor: PartitionMonitor, rows) -> None:
+        """The retrain planner counts each model's labelled predictions and their label offsets."""
+        models, where = np.unique(rows["model"], return_inverse=True)
+        offsets, times = rows["label_offset"], rows["time"]
+        for j, model in enumerate(models.tolist()):
+            mine = where == j
+            name = monitor.join_codes.model_names[model]
+            clock = times[mine]
+            clock = float(np.nanmax(clock)) if not np.isnan(clock).all() else math.nan
+            self.planner.note_labels(name, partition, int(offsets[mine].min()), int(mine.sum()), clock)
+            self.planner.note_labels(name, partition, int(offsets[mine].max()), 0, clock)
 
     def _compared(self, key, evaluation, msgs) -> None:
         """Gauges of a challenger's evaluation, and an alert when its recommendation turned."""
@@ -882,6 +900,7 @@ def warm_up_kernels(detectors=kernels.NAMES) -> float:
     standardize.warm_up()
     scan.warm_up()
     vocabulary.warm_up()
+    jointable.warm_up()
     window.warm_up()
     return time.perf_counter() - started
 

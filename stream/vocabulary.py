@@ -144,7 +144,8 @@ class Vocabulary:
         return True
 
     def intern(self, buf: np.ndarray, spans: np.ndarray, scopes: np.ndarray) -> np.ndarray:
-        """The id of each value (``OTHER`` for one its scope has no room for)."""
+        """The id of each value (``OTHER`` for one its scope has no room for, or once the
+        values' bytes reached their bound and :meth:`maybe_reset` has not run)."""
         ids = np.empty(spans.size, dtype=np.int64)
         if not spans.size:
             return ids
@@ -153,8 +154,9 @@ class Vocabulary:
             self.table = self.table._replace(counts=_grown(self.table.counts, 2 * (top + 1)))
         first = int(self.table.state[0])
         k = 0
+        room = self.max_per_scope if self.table.state[1] < self.max_bytes else 0
         while True:
-            k = intern(buf, spans, scopes, ids, k, self.table, self.max_per_scope)
+            k = intern(buf, spans, scopes, ids, k, self.table, room)
             if k == spans.size:
                 break
             self._grow(int(spans[k]) & _SPAN_MASK)
@@ -166,7 +168,23 @@ class Vocabulary:
         arena = t.arena
         for v in range(first, int(t.state[0])):
             a = int(t.starts[v])
-            self.names.append(arena[a:a + int(t.lengths[v])].tobytes().decode("ascii"))
+            self.names.append(arena[a:a + int(t.lengths[v])].tobytes().decode("utf-8", "surrogatepass"))
+
+    def code(self, scope: int, name: str) -> int:
+        """The id of one value given as a str."""
+        raw = name.encode("utf-8", "surrogatepass")
+        buf = np.frombuffer(raw + bytes(8), dtype=np.uint8)
+        return int(self.intern(buf, np.array([len(raw)], dtype=np.int64), np.array([scope], dtype=np.int64))[0])
+
+    def get_state(self) -> list:
+        """The values with their scopes, in id order: interned again in this order, they get the same ids."""
+        t = self.table
+        return [[int(scope), name] for scope, name in zip(t.scopes[:len(self.names)].tolist(), self.names)]
+
+    def set_state(self, state: list) -> None:
+        self.reset()
+        for scope, name in state:
+            self.code(scope, name)
 
     def _grow(self, length: int) -> None:
         t = self.table

@@ -20,7 +20,7 @@ from driftwire.schemas import LabelEvent, PredictionEvent, accepts
 from driftwire.stream import decode as dec
 from driftwire.stream import hostile, simulate
 from driftwire.stream.broker import free_port
-from driftwire.stream.join import JoinStore
+from driftwire.stream.jointable import JoinTable
 from driftwire.stream.monitor import PartitionMonitor
 from driftwire.stream.publish import Publisher
 from driftwire.stream.router import Router
@@ -38,7 +38,7 @@ STAGES = {
     "decode": (Router, "add_batch", 3),
     "detect": (PartitionMonitor, "observe", 3),
     "window close": (DriftService, "_window_closed", 2),
-    "join": (JoinStore, "add_predictions", 3),
+    "join": (JoinTable, "add_predictions", 3),
     "publish": (Publisher, "alert", 1),
     "checkpoint": (DriftService, "_write_checkpoint", 1),
 }
