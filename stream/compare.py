@@ -50,6 +50,7 @@ from driftwire.detectors.performance import (
 from driftwire.detectors.statistics import js_distance, ks_2samp
 
 from .join import Pair, Shared
+from .join_batch import Pairs
 from .outcomes import CLASSIFICATION, OutcomeTracker, class_name, error, is_number
 from .publish import finite_or_none
 from .settings import DetectionConfig, ResolvedComparisonConfig
@@ -134,7 +135,7 @@ class ComparisonTracker:
             cfg = self._configs[model] = self.config.resolve_comparison(model)
         return cfg
 
-    def observe(self, shared: list[Shared], pairs: list[Pair]) -> list[Evaluation]:
+    def observe(self, shared: list[Shared], pairs: Pairs) -> list[Evaluation]:
         """Take a batch's shared records and labelled pairs (each list in order); return the
         evaluations that came due."""
         due = []
@@ -142,11 +143,31 @@ class ComparisonTracker:
             found = self._contest(record.model, record.first[0], record.second[0], record.first[1])
             if found is not None:
                 self._shared(found, record, due)
-        for pair in pairs:
+        for i in self._contested(pairs).tolist():
+            pair = pairs.pair(i)
             found = self._contest(pair.model, pair.version, None, pair.prediction)
             if found is not None:
                 self._labelled(found, pair, due)
         return due
+
+    def _contested(self, pairs: Pairs) -> np.ndarray:
+        """The pairs that may count in a contest, in order: those of models compared whose batch
+        has a challenger's pairs or that have a contest already. For the others (one version,
+        the champion, nothing to compare it with) a contest would only name the champion."""
+        names, versions = pairs.codes.model_names, pairs.codes.version_names
+        taken = []
+        for model in np.unique(pairs.model).tolist():
+            name = names[model]
+            cfg = self.comparison_config(name)
+            if not cfg.enabled:
+                continue
+            mine = np.flatnonzero(pairs.model == model)
+            seen = np.unique(pairs.version[mine])
+            champion = self.champions.setdefault(name, cfg.champion or versions[int(pairs.version[mine[0]])])
+            if seen.size == 1 and versions[int(seen[0])] == champion and not any(m == name for m, _ in self._contests):
+                continue
+            taken.append(mine)
+        return np.sort(np.concatenate(taken)) if taken else np.zeros(0, dtype=np.int64)
 
     # -- contests ------------------------------------------------------------------------
     def _contest(self, model: str, version: str, other: str | None, prediction):

@@ -3,7 +3,7 @@
     codes = JoinCodes()
     rows = codes.scanned_rows(scanned, buf, rows_of, ...)  # FAST events of a scan, no Python per event
     table.add_predictions(buf, rows)
-    pairs = codes.pairs(table.take_pairs())                # Pair objects for the outcome stage
+    pairs = Pairs(table.take_pairs().rows, codes)          # columns for the outcome stage
 
 A prediction or label value travels as ``(value, code)``: a number is ``(value, NUMBER)``; a
 string or boolean is ``(NaN, id)`` of its bytes in the class vocabulary of its model, so that
@@ -18,7 +18,8 @@ import numpy as np
 
 from . import scan as sc
 from .join import Pair, Shared
-from .jointable import LABELS, PREDICTIONS, Records
+from .jointable import LABELS, PAIR, PREDICTIONS, Records
+from .outcomes import class_name
 from .vocabulary import OTHER, Vocabulary
 
 #: the code of a value that is a number
@@ -55,6 +56,12 @@ class JoinCodes:
     def class_code(self, value, model: int = 0) -> int:
         """The code of a string or boolean value of one model (its class name's)."""
         return self.classes.code(model, _class_bytes(value).decode("utf-8", "surrogatepass"))
+
+    def payload(self, value, model: int = 0) -> tuple[float, int]:
+        """A prediction or label as the join carries it: ``(value, NUMBER)`` or ``(NaN, class code)``."""
+        if isinstance(value, (str, bool)):
+            return math.nan, self.class_code(value, model)
+        return (math.nan if value is None else float(value)), NUMBER
 
     def get_state(self) -> dict:
         return {"models": self.model_names, "versions": self.version_names, "classes": self.classes.get_state()}
@@ -134,16 +141,6 @@ class JoinCodes:
         return buf, rows
 
     # -- pairs ---------------------------------------------------------------------------
-    def pairs(self, records: Records) -> list[Pair]:
-        """The joined pairs as the outcome stage takes them (their event ids left out: nothing
-        after the join reads them)."""
-        models, versions, value = self.model_names, self.version_names, self.value
-        rows = records.rows
-        return [Pair(models[r[0]], versions[r[1]], "", value(r[2], r[3]), None if math.isnan(r[4]) else r[4],
-                     value(r[5], r[6]), r[7], r[8], r[9])
-                for r in rows[["model", "version", "value", "code", "score", "label_value", "label_code", "time",
-                               "message", "label_offset"]].tolist()]
-
     def shared(self, records: Records) -> list[Shared]:
         models, value = self.model_names, self.value
         out = []
@@ -161,10 +158,83 @@ class JoinCodes:
                 None if math.isnan(score) else score, row[f"{which}_time"])
 
 
+class Pairs:
+    """A batch's joined pairs as columns (:data:`~.jointable.PAIR` rows), with the class name
+    of each prediction and label as an index into ``names``: the stages after the join
+    compare, count and window classes without a Python call per pair."""
+
+    def __init__(self, rows: np.ndarray, codes: JoinCodes):
+        self.rows = rows
+        self.codes = codes
+        self.model = rows["model"]
+        self.version = rows["version"]
+        self.names: list[str] = []
+        self._ids: dict[str, int] = {}
+        self.predicted = self._name_ids(rows["value"], rows["code"])
+        self.label = self._name_ids(rows["label_value"], rows["label_code"])
+        #: which values are numbers (the rest are class names)
+        self.predicted_number = rows["code"] == NUMBER
+        self.label_number = rows["label_code"] == NUMBER
+
+    @classmethod
+    def of(cls, pairs: list[Pair], codes: JoinCodes) -> Pairs:
+        """The columns of pairs given one by one (as :class:`~.join.JoinStore` gives them)."""
+        rows = np.zeros(len(pairs), dtype=PAIR)
+        for i, p in enumerate(pairs):
+            model = codes.model(p.model)
+            rows[i] = (model, codes.version(p.version), *codes.payload(p.prediction, model),
+                       math.nan if p.score is None else p.score, *codes.payload(p.label, model), p.time, p.message,
+                       p.label_offset, 0, 0)
+        return cls(rows, codes)
+
+    def __len__(self) -> int:
+        return self.rows.size
+
+    def _name_ids(self, values: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """The class name of each value (per model: a vocabulary code names a class of its model) as an index."""
+        keys = np.empty(values.size, dtype=[("model", np.int64), ("code", np.int64), ("bits", np.int64)])
+        keys["model"], keys["code"] = self.model, codes
+        keys["bits"] = np.where(codes == NUMBER, values.view(np.int64), 0)
+        unique, inverse = np.unique(keys, return_inverse=True)
+        value = self.codes.value
+        ids = [self._id(class_name(value(float(np.int64(k["bits"]).view(np.float64)), int(k["code"]))))
+               for k in unique]
+        return np.array(ids, dtype=np.int64)[inverse.ravel()]
+
+    def _id(self, name) -> int:
+        i = self._ids.get(name)
+        if i is None:
+            i = self._ids[name] = len(self.names)
+            self.names.append(name)
+        return i
+
+    def groups(self) -> tuple[list[tuple[int, int]], np.ndarray]:
+        """((model, version) of each group in the order it first comes, group of each pair)."""
+        key = (self.model << 32) | self.version
+        unique, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")
+        rank = np.empty(order.size, dtype=np.int64)
+        rank[order] = np.arange(order.size)
+        return [(int(k >> 32), int(k & 0xFFFFFFFF)) for k in unique[order].tolist()], rank[inverse.ravel()]
+
+    def prediction(self, i: int):
+        return self.codes.value(float(self.rows["value"][i]), int(self.rows["code"][i]))
+
+    def label_value(self, i: int):
+        return self.codes.value(float(self.rows["label_value"][i]), int(self.rows["label_code"][i]))
+
+    def pair(self, i: int) -> Pair:
+        r = self.rows[i]
+        score = float(r["score"])
+        return Pair(self.codes.model_names[r["model"]], self.codes.version_names[r["version"]], "",
+                    self.prediction(i), None if math.isnan(score) else score, self.label_value(i), float(r["time"]),
+                    int(r["message"]), int(r["label_offset"]))
+
+
 def _class_bytes(value) -> bytes:
     if isinstance(value, bool):
         return b"true" if value else b"false"
     return value.encode("utf-8", "surrogatepass")
 
 
-__all__ = ["LABELS", "NUMBER", "PREDICTIONS", "JoinCodes"]
+__all__ = ["LABELS", "NUMBER", "PREDICTIONS", "JoinCodes", "Pairs"]

@@ -19,7 +19,7 @@ from driftwire.schemas.fields import MAX_NAME_LENGTH
 from . import decode as dec
 from . import scan as sc
 from .jointable import LABELS
-from .router import MAX_EVENT_TIME, MAX_SHAPES
+from .router import MAX_EVENT_TIME, MAX_SHAPES, EventIds
 
 _Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_LENGTH)]
 
@@ -61,12 +61,6 @@ class LabelRouter:
         self.allowed_models = allowed_models
         #: labels taken in this batch per model, for the event counters
         self.counts: dict[str, int] = {}
-        #: offset after the last record taken (-1: none yet), after the last one whose batch was
-        #: processed in full, and that of the last checkpoint
-        self.taken_offset = -1
-        self.next_offset = -1
-        self.checkpointed_offset = -1
-        self.dirty = False
         self._table = sc.ShapeTable()
         #: the model of each scanner shape id; None: the per-event path reads its labels
         self._models: list[str | None] = []
@@ -92,9 +86,15 @@ class LabelRouter:
             self.counts[model] = self.counts.get(model, 0) + int(counts[sid])
         for _, label in slow:
             self.counts[label.model] = self.counts.get(label.model, 0) + 1
+        self._ids = EventIds(buf, scanned, indices, np.zeros(len(self._models), dtype=np.int64),
+                             [(int(indices[k]), label.event_id) for k, label in slow])
         if owner is not None and owner.join is not None:
             self._join(owner, buf, scanned, fast, slow, indices, offsets, times)
         return errors
+
+    def event_ids(self) -> EventIds:
+        """The event ids of the last batch's messages."""
+        return self._ids
 
     def _slow_path(self, values: list, scanned: sc.Scanned) -> tuple[list, list]:
         """(errors, (k, label) of valid labels) of the messages the scan did not take."""

@@ -9,7 +9,6 @@ them all. State is per partition so that it can be checkpointed and handed over 
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,9 +19,9 @@ from driftwire.detectors.window import CATEGORICAL, NUMERIC, WindowBank, WindowC
 
 from .caps import SeriesBudget
 from .compare import ComparisonTracker
-from .join_batch import NUMBER, JoinCodes
+from .join_batch import JoinCodes, Pairs
 from .jointable import JoinTable
-from .outcomes import CLASSIFICATION, REGRESSION, OutcomeTracker, class_name, is_number
+from .outcomes import CLASSIFICATION, REGRESSION, OutcomeTracker
 from .settings import DetectionConfig, DetectorSpec, ResolvedSignalConfig, ResolvedWindowConfig
 
 log = logging.getLogger(__name__)
@@ -369,28 +368,41 @@ class PartitionMonitor:
             return None
         return reference
 
-    def observe_labels(self, pairs, times: np.ndarray) -> list[WindowClose]:
+    def observe_labels(self, pairs: Pairs, times: np.ndarray) -> list[WindowClose]:
         """Feed labelled pairs to the label windows of their model versions, each at ``times[i]``
         (the time its join completed), in time order; return the windows that closed."""
-        groups, clock, offsets, series, values, events = [], [], [], [], [], []
-        for i in np.argsort(times, kind="stable").tolist():
-            pair = pairs[i]
-            task = self.outcomes.task(pair.model, pair.prediction, pair.label)
-            ws = self.label_series(pair.model, pair.version, task)
-            if ws < 0:
-                continue
-            value = self._label_value(ws, pair.label)
-            if not math.isnan(value):  # else a missing value of the event
-                series.append(ws)
-                values.append(value)
-                events.append(len(groups))
-            groups.append(self.windows.group_of[ws])
-            clock.append(times[i])
-            offsets.append(pair.label_offset)
-        if not groups:
+        order = np.argsort(times, kind="stable")
+        classification = self.outcomes.tasks_of(pairs)
+        groups, of = pairs.groups()
+        names, versions = self.join_codes.model_names, self.join_codes.version_names
+        ws_of = np.array([self.label_series(names[m], versions[v], CLASSIFICATION if classification[of == g][0]
+                                            else REGRESSION) for g, (m, v) in enumerate(groups)], dtype=np.int64)
+        ws = ws_of[of][order]
+        keep = ws >= 0
+        if not keep.any():
             return []
-        return self.windows.update(np.array(groups, dtype=np.int64), np.array(clock), np.array(offsets, dtype=np.int64),
-                                   np.array(series, dtype=np.int64), np.array(values), np.array(events, dtype=np.int64))
+        order, ws = order[keep], ws[keep]
+        values = self._label_values(pairs, order, ws)
+        valued = np.flatnonzero(~np.isnan(values))  # else a missing value of the event
+        groups = np.asarray(self.windows.group_of, dtype=np.int64)[ws]
+        return self.windows.update(groups, times[order], pairs.rows["label_offset"][order], ws[valued],
+                                   values[valued], valued)
+
+    def _label_values(self, pairs: Pairs, order: np.ndarray, ws: np.ndarray) -> np.ndarray:
+        """The value of each label (pairs in ``order``) in its window series ``ws``: a category
+        code, a number, or NaN for a value the series cannot take."""
+        categorical = self.windows.kind[ws] == CATEGORICAL
+        number = pairs.label_number[order]
+        values = np.where(number, pairs.rows["label_value"][order], np.nan)
+        if categorical.any():
+            at = np.flatnonzero(categorical)
+            keys = (ws[at] << 32) | pairs.label[order][at]
+            unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+            codes = np.empty(unique.size)
+            for j in np.argsort(first, kind="stable").tolist():
+                codes[j] = self.windows.category_code(int(unique[j] >> 32), pairs.names[int(unique[j] & 0xFFFFFFFF)])
+            values[at] = codes[inverse.ravel()]
+        return values
 
     def _restore_join(self, state: dict) -> None:
         if "table" in state:
@@ -399,18 +411,8 @@ class PartitionMonitor:
             return
         # a checkpoint of the per-event join store
         codes = self.join_codes
-        self.join = JoinTable.from_store_state(state["store"], codes.model, codes.version, self._payload,
+        self.join = JoinTable.from_store_state(state["store"], codes.model, codes.version, codes.payload,
                                                ttl=self.join.ttl, max_pending=self.join.max_pending)
-
-    def _payload(self, value) -> tuple[float, int]:
-        if value is None or (is_number(value) and not isinstance(value, bool)):
-            return (math.nan if value is None else float(value)), NUMBER
-        return math.nan, self.join_codes.class_code(value)
-
-    def _label_value(self, ws: int, label) -> float:
-        if self.windows.kind[ws] == CATEGORICAL:
-            return float(self.windows.category_code(ws, class_name(label)))
-        return float(label) if is_number(label) else math.nan
 
     def _attach_window(self, sid: int, series: Series) -> None:
         if sid >= self._win_of.shape[0]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,10 +29,12 @@ from driftwire.detectors.performance import (
     binary_p_true,
 )
 
-from .join import Pair
 from .publish import finite_or_none
 from .rules import Finding
 from .settings import DetectionConfig, ResolvedLabelsConfig
+
+if TYPE_CHECKING:
+    from .join_batch import Pairs
 
 MAX_CLASSES = 64
 CLASSIFICATION, REGRESSION = "classification", "regression"
@@ -146,62 +149,77 @@ class OutcomeTracker:
             task = self.tasks[model] = infer_task(*values) if configured == "auto" else configured
         return task
 
-    def errors(self, pairs: list[Pair]) -> np.ndarray:
+    def tasks_of(self, pairs: Pairs) -> np.ndarray:
+        """Whether each pair's model is a classification (its task fixed by the first pair of the model)."""
+        models = np.unique(pairs.model)
+        classification = np.zeros(int(models.max()) + 1 if models.size else 0, dtype=np.bool_)
+        for model in models.tolist():
+            i = int(np.flatnonzero(pairs.model == model)[0])
+            name = pairs.codes.model_names[model]
+            classification[model] = self.task(name, pairs.prediction(i), pairs.label_value(i)) == CLASSIFICATION
+        return classification[pairs.model]
+
+    def errors(self, pairs: Pairs) -> np.ndarray:
         """The error of each pair: 0/1 misclassification or absolute error; NaN when the pair
         cannot be scored (a regression with a string or boolean)."""
-        return np.array([error(self.task(p.model, p.prediction, p.label), p.prediction, p.label) for p in pairs],
-                        dtype=np.float64)
+        rows = pairs.rows
+        numbers = pairs.predicted_number & pairs.label_number
+        regression = np.where(numbers, np.abs(rows["value"] - rows["label_value"]), np.nan)
+        return np.where(self.tasks_of(pairs), (pairs.predicted != pairs.label).astype(np.float64), regression)
 
-    def observe(self, pairs: list[Pair]) -> list[PerformanceClose]:
+    def observe(self, pairs: Pairs) -> list[PerformanceClose]:
         """Add pairs (in order) to their versions' windows; return the windows that closed."""
         closes = []
-        by_version: dict[tuple[str, str], list[Pair]] = {}
-        for pair in pairs:
-            by_version.setdefault((pair.model, pair.version), []).append(pair)
-        for (model, version), mine in by_version.items():
+        groups, of = pairs.groups()
+        for g, (model_code, version_code) in enumerate(groups):
+            mine = np.flatnonzero(of == g)
+            model, version = pairs.codes.model_names[model_code], pairs.codes.version_names[version_code]
             size = self.labels_config(model).window
             vw = self._windows.get((model, version))
             if vw is None:
-                task = self.task(model, mine[0].prediction, mine[0].label)
+                task = self.task(model, pairs.prediction(mine[0]), pairs.label_value(mine[0]))
                 vw = self._windows[(model, version)] = _VersionWindow(task)
             start = 0
-            while start < len(mine):
-                take = min(len(mine) - start, size - vw.window.count)
-                self._update(model, vw, mine[start:start + take])
+            while start < mine.size:
+                take = min(mine.size - start, size - vw.window.count)
+                self._update(model, vw, pairs, mine[start:start + take])
                 start += take
                 if vw.window.count >= size:
                     closes.append(self._close(model, version, vw))
         return closes
 
-    def _update(self, model: str, vw: _VersionWindow, pairs: list[Pair]) -> None:
-        times = [p.time for p in pairs]
-        vw.start, vw.end = min(vw.start, *times), max(vw.end, *times)
-        vw.last_offset = pairs[-1].label_offset
+    def _update(self, model: str, vw: _VersionWindow, pairs: Pairs, at: np.ndarray) -> None:
+        rows = pairs.rows[at]
+        vw.start, vw.end = min(vw.start, float(rows["time"].min())), max(vw.end, float(rows["time"].max()))
+        vw.last_offset = int(rows["label_offset"][-1])
         if vw.task == REGRESSION:
-            truth = np.array([_number(p.label) for p in pairs])
-            predicted = np.array([_number(p.prediction) for p in pairs])
-            vw.window.update(truth, predicted)  # a pair with a non-number is left out
+            # a pair with a non-number is left out
+            truth = np.where(pairs.label_number[at], rows["label_value"], np.nan)
+            predicted = np.where(pairs.predicted_number[at], rows["value"], np.nan)
+            vw.window.update(truth, predicted)
             return
-        truth = self._codes(model, [p.label for p in pairs])
-        predicted = self._codes(model, [p.prediction for p in pairs])
+        truth = self._codes(model, pairs.names, pairs.label[at])
+        predicted = self._codes(model, pairs.names, pairs.predicted[at])
         p_true = None
         if len(self.classes[model]) <= 2:
-            score = np.array([math.nan if p.score is None else p.score for p in pairs])
-            p_true = binary_p_true(score, truth == predicted)
+            p_true = binary_p_true(rows["score"], truth == predicted)
         vw.window.update(truth, predicted, p_true)
 
-    def _codes(self, model: str, values: list) -> np.ndarray:
+    def _codes(self, model: str, names: list, ids: np.ndarray) -> np.ndarray:
+        """The class code of each class name ``names[ids[i]]`` of a model; new names get codes in
+        the order they first come."""
         classes = self.classes.setdefault(model, {})
-        out = np.empty(len(values), dtype=np.int64)
-        for i, value in enumerate(values):
-            name = class_name(value)
+        unique, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+        codes = np.empty(unique.size, dtype=np.int64)
+        for j in np.argsort(first, kind="stable").tolist():
+            name = names[unique[j]]
             code = classes.get(name)
             if code is None:
                 code = min(len(classes), MAX_CLASSES - 1)
                 if len(classes) < MAX_CLASSES - 1:
                     classes[name] = code
-            out[i] = code
-        return out
+            codes[j] = code
+        return codes[inverse.ravel()]
 
     def _positive(self, model: str) -> int | None:
         classes = self.classes.get(model, {})
@@ -235,10 +253,6 @@ class OutcomeTracker:
         self.tasks = dict(state["tasks"])
         self.classes = {m: dict(c) for m, c in state["classes"].items()}
         self._windows = {(m, v): _VersionWindow.from_state(s) for m, v, s in state["windows"]}
-
-
-def _number(value) -> float:
-    return float(value) if is_number(value) else math.nan
 
 
 def performance_findings(metrics: dict, baseline: dict | None, cfg: ResolvedLabelsConfig

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from driftwire.detectors.performance import ROLLBACK
-from driftwire.schemas import AlertSource, AlertWindow, DriftAlert, ModelComparison
+from driftwire.schemas import AlertWindow, DriftAlert, ModelComparison
 from driftwire.schemas.comparison import COMPARISON_DETECTOR
+
+from .rules import Finding
 
 log = logging.getLogger("driftwire")
 
@@ -145,83 +146,20 @@ class PublishError(RuntimeError):
     pass
 
 
-def build_alert(*, series, spec, detection, event_id: str, msg, reference, event_time: float,
-                suppressed: int) -> DriftAlert:
-    """The alert for one detection on the record ``msg`` carrying ``event``."""
-    return DriftAlert(
-        alert_id=alert_id(msg.topic(), msg.partition(), msg.offset(), series.model_version, series.signal, spec.name,
-                          detection.severity),
-        model=series.model,
-        model_version=series.model_version,
-        signal=series.signal,
-        kind=series.kind,
-        detector=spec.name,
-        severity=detection.severity,
-        statistic=finite_or_none(detection.statistic),
-        threshold=finite_or_none(detection.threshold),
-        event_time=utc(event_time),
-        detected_at=utc(time.time()),
-        window=None,
-        source=AlertSource(topic=msg.topic(), partition=msg.partition(), offset=msg.offset()),
-        details={
-            "event_id": event_id,
-            "detector_params": dict(spec.params),
-            "reference": reference,
-            "standardized": series.config.standardize,
-            "suppressed_since_last_alert": suppressed,
-        },
-    )
-
-
 def finite_or_none(v) -> float | None:
     """``v`` as a JSON number: None for None, NaN and the infinities."""
     return None if v is None or not math.isfinite(v) else float(v)
 
 
-def build_window_alert(*, model: str, version: str, signal: str, finding, close, topic: str, partition: int,
-                       details: dict) -> DriftAlert:
-    """The alert for a rule a closed window broke; its source is the window's last record."""
-    return DriftAlert(
-        alert_id=alert_id(topic, partition, close.last_offset, version, signal, finding.statistic, finding.severity),
-        model=model,
-        model_version=version,
-        signal=signal,
-        kind=finding.kind,
-        detector=finding.statistic,
-        severity=finding.severity,
-        statistic=finite_or_none(finding.value),
-        threshold=finite_or_none(finding.threshold),
-        event_time=utc(close.end),
-        detected_at=utc(time.time()),
-        window=AlertWindow(start=utc(close.start), end=utc(close.end), count=close.events),
-        source=AlertSource(topic=topic, partition=partition, offset=close.last_offset),
-        details=details,
-    )
-
-
-def build_comparison_alert(evaluation, msg) -> DriftAlert:
-    """The model_comparison alert of a challenger's evaluation that ``msg`` completed: its
+def comparison_finding(evaluation) -> tuple[Finding, AlertWindow | None, dict]:
+    """(finding, window, details) of a challenger's evaluation whose recommendation turned: its
     statistic is the challenger's advantage, its threshold the bound the interval cleared."""
     details = ModelComparison.model_validate(evaluation.details)
     rollback = evaluation.recommendation == ROLLBACK
-    severity = "critical" if rollback else "warning"
     window = None
     if math.isfinite(evaluation.start) and math.isfinite(evaluation.end) and evaluation.events > 0:
         window = AlertWindow(start=utc(evaluation.start), end=utc(evaluation.end), count=evaluation.events)
-    return DriftAlert(
-        alert_id=alert_id(msg.topic(), msg.partition(), msg.offset(), evaluation.challenger, "prediction",
-                          COMPARISON_DETECTOR, severity),
-        model=evaluation.model,
-        model_version=evaluation.challenger,
-        signal="prediction",
-        kind="performance",
-        detector=COMPARISON_DETECTOR,
-        severity=severity,
-        statistic=details.advantage,
-        threshold=-details.tolerance if rollback else details.tolerance,
-        event_time=utc(evaluation.end if math.isfinite(evaluation.end) else time.time()),
-        detected_at=utc(time.time()),
-        window=window,
-        source=AlertSource(topic=msg.topic(), partition=msg.partition(), offset=msg.offset()),
-        details=details.model_dump(mode="json"),
-    )
+    finding = Finding(COMPARISON_DETECTOR, "performance", "critical" if rollback else "warning",
+                      math.nan if details.advantage is None else details.advantage,
+                      -details.tolerance if rollback else details.tolerance)
+    return finding, window, details.model_dump(mode="json")

@@ -31,6 +31,27 @@ MAX_SHAPES = 10_000
 MAX_EVENT_TIME = 1e11
 
 
+class EventIds:
+    """The event id of each message a router took in one run of a batch, read from its scan
+    when it is asked for (an alert's trigger), never parsed again."""
+
+    def __init__(self, buf: np.ndarray, scanned: sc.Scanned, indices: np.ndarray, features: np.ndarray, slow):
+        self._buf, self._scanned, self._indices, self._features = buf, scanned, indices, features
+        #: (message, event id) of the messages the per-event path took
+        self._slow = slow
+
+    def get(self, message: int) -> str | None:
+        k = int(np.searchsorted(self._indices, message))
+        if k >= self._indices.size or self._indices[k] != message:
+            return None
+        s = self._scanned
+        if s.status[k] != sc.FAST:
+            return next((event_id for m, event_id in self._slow if m == message), None)
+        span = int(s.spans[s.vstart[k] + self._features[s.ids[k]] + sc.C_ID])
+        start = span >> sc.SPAN_BITS
+        return self._buf[start:start + (span & ((1 << sc.SPAN_BITS) - 1))].tobytes().decode("ascii")
+
+
 class _Shape:
     """One (model, version, feature names, value types) combination, resolved once; with no
     monitor, a feature layout that feeds nothing (the events of models beyond the model cap)."""
@@ -161,14 +182,6 @@ class Router:
         self._fast_capped = 0
         #: events taken in this batch per model, for the event counters
         self.counts: dict[str, int] = {}
-        #: offset after the last record taken; records below it were taken already (-1: none yet)
-        self.taken_offset = -1
-        #: offset after the last record whose batch was processed in full: what a checkpoint records
-        self.next_offset = -1
-        #: the offset of this partition's last checkpoint on the state topic
-        self.checkpointed_offset = -1
-        #: state changed without a record of this partition (labels joined into its store)
-        self.dirty = False
 
     def add(self, value: bytes | None, index: int, times: np.ndarray | None = None) -> str:
         """Take message ``index`` of the batch; return its model, or raise :class:`InvalidEvent`.
@@ -273,6 +286,12 @@ class Router:
             self._fast_capped += shape.capped * n
         return errors
 
+    def event_ids(self) -> EventIds:
+        """The event ids of the last batch's messages."""
+        buf, scanned, indices = self._scanned
+        return EventIds(buf, scanned, indices, self._table_codes[:, 0].copy(),
+                        [(i, e.event_id) for i, e in self._slow_events])
+
     def join_rows(self, joins, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(buffer, :data:`~.jointable.PREDICTIONS` rows) of the last batch's valid predictions of
         the models for which ``joins(model)`` is true, in message order; ``times`` the event
@@ -291,7 +310,6 @@ class Router:
         rows["version"] = info[:, 2]
         slow = [(i, e.model, e.model_version or "unknown", e.event_id, e.prediction, e.score, times[i], -1)
                 for i, e in self._slow_events if joins(e.model)]
-        self._slow_events = []
         if slow:
             buf, more = codes.event_rows(buf, slow, PREDICTIONS)
             rows = np.concatenate((rows, more))

@@ -1,6 +1,6 @@
 """From a closed window's statistics to findings: which rule of :class:`DriftRules` a signal broke.
 
-Each finding becomes one alert (see :func:`driftwire.stream.publish.build_window_alert`); its
+Each finding becomes one alert (see :class:`driftwire.stream.alerting.AlertStage`); its
 ``statistic`` is the alert's ``detector`` field, so a window alert reads like a detector's.
 """
 

@@ -15,14 +15,12 @@ import logging
 import math
 import threading
 import time
-import zlib
 from collections import deque
 from operator import itemgetter
 
 import numpy as np
 import orjson
 from confluent_kafka import (
-    OFFSET_BEGINNING,
     OFFSET_INVALID,
     Consumer,
     KafkaError,
@@ -38,11 +36,13 @@ from driftwire.detectors.performance import KEEP_TESTING, PROMOTE, ROLLBACK
 
 from . import decode as dec
 from . import jointable, rules, scan, vocabulary
-from .compacted import read_to_end
+from .alerting import AlertStage, Source, Subject, close_window
+from .checkpoints import Checkpoints
+from .join_batch import Pairs
 from .labels import LabelRouter
 from .metrics import HealthState, Metrics, MetricsServer
 from .monitor import PartitionMonitor, SeriesBudget
-from .publish import Cooldown, Publisher, build_alert, build_comparison_alert, build_window_alert
+from .publish import Cooldown, Publisher, comparison_finding
 from .references import ReferenceReader, load_profile_files
 from .retrain import RetrainPlanner
 from .router import Router
@@ -50,7 +50,6 @@ from .settings import DetectionConfig, Settings
 
 log = logging.getLogger("driftwire")
 
-STATE_FORMAT = 1
 #: A partition's checkpoint holds every series' detectors: allow records far above Kafka's 1 MB default.
 MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024
 #: A reference profile keeps a sketch of a few thousand numbers per numeric signal.
@@ -210,6 +209,12 @@ class DriftService:
         self._kind = {settings.predictions_topic: dec.PREDICTION, settings.features_topic: dec.FEATURE,
                       settings.labels_topic: dec.LABEL}
         self.planner = RetrainPlanner(self.config.retrain, settings.labels_topic)
+        #: the one owner of the partitions' offsets and checkpoints
+        self.checkpoints = Checkpoints(settings.group_id, settings.state_topic)
+        #: the one way from a finding to an alert (its publisher comes with the producer)
+        self.alerts = AlertStage(None, self.cooldown, self.planner, self.metrics)
+        #: (start, end, event ids) of each run of the batch being processed
+        self._batch_ids: list = []
         self._allowed = frozenset(self.config.allowed_models)
         #: reference profiles by (model, version), from the config's files and the references topic
         self.profiles = load_profile_files(self.config.references)
@@ -266,6 +271,7 @@ class DriftService:
         self._references.read_to_end()
         self._producer = Producer(client_config(s, self.config, "producer"))
         self._publisher = Publisher(self._producer, s.alerts_topic, s.dlq_topic, self.metrics)
+        self.alerts.publisher = self._publisher
         member = member_config(s, self.config)
         self._cooperative = cooperative(member)
         self._consumer = Consumer({**member, "error_cb": self._on_client_error,
@@ -341,7 +347,7 @@ class DriftService:
             if marks is None:
                 return False
             low, high = marks
-        taken = self.routers[(topic, partition)].taken_offset
+        taken = self.checkpoints.taken((topic, partition))
         return high > (taken if taken >= 0 else low)
 
     def _on_stats(self, text: str) -> None:
@@ -363,7 +369,9 @@ class DriftService:
     # -- rebalance -----------------------------------------------------------------------
     def _on_assign(self, consumer, partitions) -> None:
         self.health.connected = True
-        snapshots = self._read_checkpoints({(tp.topic, tp.partition) for tp in partitions})
+        reader = client_config(self.settings, self.config, "consumer")
+        reader.update({"group.id": f"{self.settings.group_id}-state-reader", "enable.auto.commit": False})
+        snapshots = self.checkpoints.read({(tp.topic, tp.partition) for tp in partitions}, reader)
         committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(partitions, timeout=10)}
         for tp in partitions:
             key = (tp.topic, tp.partition)
@@ -380,11 +388,14 @@ class DriftService:
                 monitor.set_state(snap["monitor"])
                 self.cooldown.restore(snap["cooldown"])
                 self.planner.restore(snap.get("retrain", {}))
-                tp.offset = router.next_offset = router.taken_offset = router.checkpointed_offset = snap["offset"]
+                tp.offset = snap["offset"]
+                self.checkpoints.start(key, snap["offset"], checkpointed=True)
                 log.info("restored %s[%d]: %d series, resuming at offset %d",
                          tp.topic, tp.partition, len(monitor.series), snap["offset"])
             elif committed.get(key, OFFSET_INVALID) >= 0:
-                router.next_offset = router.taken_offset = committed[key]
+                self.checkpoints.start(key, committed[key])
+            else:
+                self.checkpoints.start(key)
             if monitor.join is not None and not (snap is not None and monitor.join.active):
                 monitor.join.active = self.config.join.enabled is True or self._labels_exist(tp.partition)
             self.monitors[key] = monitor
@@ -435,6 +446,7 @@ class DriftService:
             if monitor is not None:
                 monitor.close()
             self.routers.pop(key, None)
+            self.checkpoints.drop(key)
             self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
         for router in self.routers.values():
             if isinstance(router, Router):
@@ -448,12 +460,12 @@ class DriftService:
         """Decode, route, detect and publish one consumed batch; its records count as processed
         (a checkpoint may record their offsets) only once all of it is."""
         self._process(msgs)
-        for router in self.routers.values():
-            router.next_offset = router.taken_offset
+        self.checkpoints.processed()
 
     def _process(self, msgs) -> None:
         started = time.perf_counter()
         routers = self.routers
+        self._batch_ids = []
         if self._offsets.shape[0] < len(msgs):
             self._offsets = np.empty(len(msgs), dtype=np.int64)
             self._times = np.empty(len(msgs))
@@ -465,7 +477,7 @@ class DriftService:
                 if routers[key].kind == dec.LABEL:
                     labels.append((start, end, key))  # after the predictions they may join
                 else:
-                    self._take(routers[key], msgs, start, end)
+                    self._take(key, msgs, start, end)
         for start, end, key in labels:
             self._take_labels(key, msgs, start, end)
         # Events are counted once the whole batch is processed: a scrape that sees them counted
@@ -497,7 +509,7 @@ class DriftService:
         self.metrics.batch_events.observe(len(msgs))
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
 
-    def _take(self, router: Router, msgs, start: int, end: int) -> None:
+    def _take(self, key, msgs, start: int, end: int) -> None:
         """Route ``msgs[start:end]``, records of one partition, and dead-letter the invalid ones."""
         run = msgs[start:end]
         offsets = self._offsets[start:end] = np.fromiter(map(Message.offset, run), dtype=np.int64, count=end - start)
@@ -506,19 +518,17 @@ class DriftService:
         self._times[start:end] = np.fromiter(map(_MS, map(Message.timestamp, run)), dtype=np.float64,
                                              count=end - start)
         self._times[start:end] *= 0.001
-        # A record below the offset after the last one taken was taken already (fetched again
-        # before a rebalance): keep only those above every earlier one.
-        before = np.maximum.accumulate(np.concatenate(([router.taken_offset - 1], offsets[:-1])))
-        keep = offsets > before
+        router = self.routers[key]
+        keep = self.checkpoints.take(key, offsets)
         indices = np.arange(start, end, dtype=np.int64)
         if not keep.all():
             indices = indices[keep]
             run = [run[k] for k in np.flatnonzero(keep).tolist()]
             if not run:
                 return
-        router.taken_offset = max(router.taken_offset, int(offsets.max()) + 1)
         values = list(map(Message.value, run))
         errors = router.add_batch(values, indices, self._times)
+        self._batch_ids.append((start, end, router.event_ids()))
         self._dead_letters(run, errors)
         store = router.monitor.join
         if store is not None and store.active and router.kind == dec.PREDICTION:
@@ -541,24 +551,24 @@ class DriftService:
         self._times[start:end] = np.fromiter(map(_MS, map(Message.timestamp, run)), dtype=np.float64,
                                              count=end - start)
         self._times[start:end] *= 0.001
-        keep = offsets >= router.taken_offset
+        keep = self.checkpoints.take(key, offsets)
         if not keep.any():
             return
         indices = np.arange(start, end, dtype=np.int64)[keep]
         run = [m for m, k in zip(run, keep.tolist()) if k]
-        router.taken_offset = int(offsets.max()) + 1
         owner = self.monitors.get((self.settings.predictions_topic, key[1]))
         store = owner.join if owner is not None else None
         if store is not None and not store.active:
             store.active = True
             log.info("labels arrived on %s[%d]: the predictions of %s[%d] join from offset %d on", key[0], key[1],
-                     owner.topic, owner.partition, self.routers[owner.topic, owner.partition].taken_offset)
+                     owner.topic, owner.partition, self.checkpoints.taken((owner.topic, owner.partition)))
         errors = router.add_batch(list(map(Message.value, run)), indices, offsets[keep], self._times, owner)
+        self._batch_ids.append((start, end, router.event_ids()))
         self._dead_letters(run, errors)
         if store is None:
             self.metrics.join_events.labels("no_predictions_partition").inc(len(run) - len(errors))
         else:
-            self.routers[owner.topic, owner.partition].dirty = True
+            self.checkpoints.touch((owner.topic, owner.partition))
 
     def _outcomes(self, key, monitor: PartitionMonitor, msgs) -> None:
         """Concept drift and performance windows on the pairs the partition's join completed."""
@@ -566,34 +576,34 @@ class DriftService:
         for outcome, n in store.take_counts().items():
             self.metrics.join_events.labels(outcome).inc(n)
         codes = monitor.join_codes
-        joined = store.take_pairs()
-        pairs, shared = codes.pairs(joined), codes.shared(store.take_shared())
-        if pairs:
-            self._labelled(key, monitor, pairs, joined.rows, msgs)
-        if pairs or shared:
+        pairs, shared = Pairs(store.take_pairs().rows, codes), codes.shared(store.take_shared())
+        if len(pairs):
+            self._labelled(key, monitor, pairs, msgs)
+        if len(pairs) or shared:
             for evaluation in monitor.comparisons.observe(shared, pairs):
                 self._compared(key, evaluation, msgs)
 
-    def _labelled(self, key, monitor: PartitionMonitor, pairs, rows, msgs) -> None:
+    def _labelled(self, key, monitor: PartitionMonitor, pairs: Pairs, msgs) -> None:
         tracker = monitor.outcomes
         errors = tracker.errors(pairs)
         unscorable = int(np.isnan(errors).sum())
         if unscorable:
             self.metrics.join_events.labels("unscorable").inc(unscorable)
-        sids = np.array([monitor.error_series(p.model, p.version, tracker.tasks[p.model]) for p in pairs],
-                        dtype=np.int64)
-        scored = (sids >= 0) & ~np.isnan(errors)
-        positions = np.flatnonzero(scored)
+        groups, of = pairs.groups()
+        names, versions = monitor.join_codes.model_names, monitor.join_codes.version_names
+        sids = np.array([monitor.error_series(names[m], versions[v], tracker.tasks[names[m]]) for m, v in groups],
+                        dtype=np.int64)[of]
+        positions = np.flatnonzero((sids >= 0) & ~np.isnan(errors))
+        rows = pairs.rows
         if positions.size:
-            messages = np.array([pairs[i].message for i in positions.tolist()], dtype=np.int64)
-            self._detect(monitor, sids[positions], errors[positions], messages, msgs)
+            self._detect(monitor, sids[positions], errors[positions], rows["message"][positions], msgs)
         labels_key = (self.settings.labels_topic, key[1])
         self._note_labels(key[1], monitor, rows)
         for close in tracker.observe(pairs):
             self._performance_closed(labels_key, close)
         # A pair counts in the label windows when its join completed: the later of its
         # prediction's event time and the time of the record that completed it.
-        completed = np.maximum([p.time for p in pairs], self._times[[p.message for p in pairs]])
+        completed = np.maximum(rows["time"], self._times[rows["message"]])
         for close in monitor.observe_labels(pairs, completed):
             self._window_closed(labels_key, monitor, close)
         for request in self.planner.due():
@@ -626,13 +636,11 @@ class DriftService:
         self.metrics.version_recommendation.labels(*labels).set(_RECOMMENDATION_GAUGE[evaluation.recommendation])
         if not evaluation.changed or evaluation.recommendation == KEEP_TESTING:
             return
+        finding, window, details = comparison_finding(evaluation)
         msg = msgs[evaluation.message]
-        alert = build_comparison_alert(evaluation, msg)
-        self._publish_alert(alert)
-        self.metrics.drift_alerts.labels(labels[0], alert.signal, alert.detector, alert.kind).inc()
-        log.info("model comparison: model=%s champion=%s challenger=%s recommendation=%s basis=%s labelled=%d "
-                 "advantage=%s", evaluation.model, evaluation.champion, evaluation.challenger,
-                 evaluation.recommendation, details["basis"], details["labelled_events"], details["advantage"])
+        source = Source(msg.topic(), msg.partition(), msg.offset(), evaluation.end)
+        self.alerts.emit(finding, Subject(evaluation.model, evaluation.challenger, "prediction"), source, details,
+                         window=window, count_suppressed=False)
 
     def _performance_closed(self, source, close) -> None:
         model_label = self.metrics.model_label(close.model)
@@ -651,31 +659,23 @@ class DriftService:
 
     def _detect(self, monitor: PartitionMonitor, series_ids, values, messages, msgs) -> None:
         for d in monitor.observe(series_ids, values):
-            msg = msgs[messages[d.position]]
+            message = int(messages[d.position])
+            msg = msgs[message]
             series = monitor.series[d.series]
             spec = monitor.specs[d.detector]
-            event_id, event_time = _event_id_and_time(msg)
-            model_label = self.metrics.model_label(series.model)
-            self.metrics.drift_detections.labels(model_label, series.signal, spec.name, series.kind, d.severity).inc()
-            if d.severity == "critical":
-                labels = (model_label, series.model_version, series.signal, spec.name)
-                self.metrics.last_drift.labels(*labels).set(event_time)
-            suppressed = self.cooldown.allow(
-                (series.model, series.model_version, series.signal, spec.name, d.severity),
-                event_time, series.config.cooldown,
-            )
-            if suppressed is None:
-                self.metrics.alerts_suppressed.labels(model_label, series.signal, spec.name).inc()
-                continue
-            alert = build_alert(
-                series=series, spec=spec, detection=d, event_id=event_id, msg=msg,
-                reference=monitor.reference(d.series), event_time=event_time, suppressed=suppressed,
-            )
-            self._publish_alert(alert)
-            self.metrics.drift_alerts.labels(model_label, series.signal, spec.name, series.kind).inc()
-            log.info("drift: model=%s version=%s signal=%s detector=%s severity=%s offset=%s[%d]@%d",
-                     series.model, series.model_version, series.signal, spec.name, d.severity,
-                     msg.topic(), msg.partition(), msg.offset())
+            details = {"event_id": self._event_id(message), "detector_params": dict(spec.params),
+                       "reference": monitor.reference(d.series), "standardized": series.config.standardize}
+            finding = rules.Finding(spec.name, series.kind, d.severity, d.statistic, d.threshold)
+            source = Source(msg.topic(), msg.partition(), msg.offset(), float(self._times[message]))
+            self.alerts.emit(finding, Subject(series.model, series.model_version, series.signal), source, details,
+                             series.config.cooldown)
+
+    def _event_id(self, message: int) -> str | None:
+        """The event id of message ``message`` of the batch, from its run's scan."""
+        for start, end, ids in self._batch_ids:
+            if start <= message < end:
+                return ids.get(message)
+        return None
 
     # -- windows -------------------------------------------------------------------------
     def _windows(self, key, groups, events, series, values, messages, categories) -> None:
@@ -719,10 +719,6 @@ class DriftService:
                 self._window_alert(key, model, version, "events", 0.0, finding, close, {"events": close.events})
             history.append(close.events)
 
-    def _publish_alert(self, alert) -> None:
-        self._publisher.alert(alert)
-        self.planner.note_alert(alert)
-
     def _gauge_window(self, model_label: str, version: str, signal: str, stats: dict, drift) -> None:
         gauge = self.metrics.drift_statistic
         for name in rules.GAUGED:
@@ -736,25 +732,9 @@ class DriftService:
             self.metrics.out_of_range_rate.labels(model_label, version, signal).set(stats["out_of_range_rate"])
 
     def _window_alert(self, key, model, version, signal, cooldown, finding, close, stats) -> None:
-        model_label = self.metrics.model_label(model)
-        self.metrics.drift_detections.labels(model_label, signal, finding.statistic, finding.kind,
-                                             finding.severity).inc()
-        if finding.severity == "critical":
-            self.metrics.last_drift.labels(model_label, version, signal, finding.statistic).set(close.end)
-        suppressed = self.cooldown.allow((model, version, signal, finding.statistic, finding.severity), close.end,
-                                         cooldown)
-        if suppressed is None:
-            self.metrics.alerts_suppressed.labels(model_label, signal, finding.statistic).inc()
-            return
-        details = {"statistics": stats, "window_number": close.number, "late_events": close.late,
-                   "suppressed_since_last_alert": suppressed}
-        alert = build_window_alert(model=model, version=version, signal=signal, finding=finding, close=close,
-                                   topic=key[0], partition=key[1], details=details)
-        self._publish_alert(alert)
-        self.metrics.drift_alerts.labels(model_label, signal, finding.statistic, finding.kind).inc()
-        log.info("window %s: model=%s version=%s signal=%s severity=%s value=%.4g threshold=%.4g events=%d",
-                 finding.statistic, model, version, signal, finding.severity, finding.value, finding.threshold,
-                 close.events)
+        details = {"statistics": stats, "window_number": close.number, "late_events": close.late}
+        self.alerts.emit(finding, Subject(model, version, signal), Source(key[0], key[1], close.last_offset, close.end),
+                         details, cooldown, window=close_window(close))
 
     def _use_profile(self, profile) -> None:
         """A reference profile from the topic: used from now on by windows of its model version."""
@@ -774,23 +754,7 @@ class DriftService:
         if not keys or self._consumer is None or self._failed:
             return
         self._publisher.flush()
-        commits = []
-        for key in keys:
-            # The offset after the last record processed, not the consumer's position: a
-            # rebalance can run while fetched records still wait to be processed.
-            router = self.routers[key]
-            offset = router.next_offset
-            # router.dirty: labels were joined into this partition's store
-            if (offset < 0 or offset == router.checkpointed_offset) and not router.dirty:
-                continue  # nothing processed on this partition since its last checkpoint
-            router.dirty = False
-            if offset < 0:
-                # labels wait in the store of a partition none of whose records came yet: keep
-                # them, and start from the partition's beginning as an uncommitted group does
-                self._write_checkpoint(key, OFFSET_BEGINNING)
-                continue
-            self._write_checkpoint(key, offset)
-            commits.append(TopicPartition(key[0], key[1], offset))
+        commits = self.checkpoints.write(keys, self._snapshot, self._publisher)
         if not commits:
             return
         try:
@@ -798,8 +762,7 @@ class DriftService:
         except Exception:
             self.metrics.checkpoints.labels("failed").inc()
             raise
-        for tp in commits:
-            self.routers[(tp.topic, tp.partition)].checkpointed_offset = tp.offset
+        self.checkpoints.written(commits)
         try:
             self._consumer.commit(offsets=commits, asynchronous=False)
         except KafkaException as exc:
@@ -810,38 +773,11 @@ class DriftService:
             return
         self.metrics.checkpoints.labels("ok").inc()
 
-    def _checkpoint_key(self, key: tuple[str, int]) -> bytes:
-        return f"{self.settings.group_id}/{key[0]}/{key[1]}".encode()
-
-    def _write_checkpoint(self, key, offset: int) -> None:
-        snapshot = {
-            "format": STATE_FORMAT,
-            "offset": offset,
-            "monitor": self.monitors[key].get_state(),
-            "cooldown": self.cooldown.get_state(self.monitors[key].series),
-            "retrain": self.planner.get_state(),
-        }
-        self._publisher.produce(self.settings.state_topic, zlib.compress(orjson.dumps(snapshot)),
-                                    self._checkpoint_key(key))
-
-    def _read_checkpoints(self, keys: set[tuple[str, int]]) -> dict:
-        """The newest checkpoint of each of ``keys`` on the state topic (read to its end)."""
-        wanted = {self._checkpoint_key(k): k for k in keys}
-        found: dict[tuple[str, int], dict] = {}
-
-        def take(msg) -> None:
-            k = wanted.get(msg.key()) if msg.error() is None else None
-            if k is not None:
-                found[k] = orjson.loads(zlib.decompress(msg.value()))
-
-        conf = client_config(self.settings, self.config, "consumer")
-        conf.update({"group.id": f"{self.settings.group_id}-state-reader", "enable.auto.commit": False})
-        reader = Consumer(conf)
-        try:
-            read_to_end(reader, self.settings.state_topic, take)
-        finally:
-            reader.close()
-        return found
+    def _snapshot(self, key) -> dict:
+        """What a checkpoint holds of partition ``key``'s state."""
+        monitor = self.monitors[key]
+        return {"monitor": monitor.get_state(), "cooldown": self.cooldown.get_state(monitor.series),
+                "retrain": self.planner.get_state()}
 
     def _maybe_report(self) -> None:
         now = time.monotonic()
@@ -949,13 +885,3 @@ def _runs(msgs):
 
 _MS = itemgetter(1)
 _RECOMMENDATION_GAUGE = {PROMOTE: 1.0, KEEP_TESTING: 0.0, ROLLBACK: -1.0}
-
-
-def _event_id_and_time(msg) -> tuple[str, float]:
-    """The triggering event's id and time (its timestamp, else the record's), parsed again:
-    only alerting records need them."""
-    doc = orjson.loads(msg.value())
-    timestamp = dec.parse_timestamp(doc.get("timestamp"))
-    if timestamp is None:
-        timestamp = msg.timestamp()[1] / 1000.0
-    return doc["event_id"], timestamp

@@ -11,8 +11,12 @@ import pytest
 from driftwire.schemas import SCHEMA_DIR, ModelComparison
 from driftwire.stream.compare import ComparisonTracker
 from driftwire.stream.join import JoinStore
+from driftwire.stream.join_batch import JoinCodes, Pairs
 from driftwire.stream.outcomes import OutcomeTracker
 from driftwire.stream.settings import DetectionConfig
+
+#: codes of the models, versions and classes of the pairs fed to the trackers
+_CODES = JoinCodes()
 
 
 def tracker(**comparison) -> ComparisonTracker:
@@ -32,11 +36,11 @@ def feed(tracker, store, events, label_lag=0):
             eid, lab, t = pending.pop(0)
             if lab is not None:
                 store.add_label("m", eid, lab, time=float(t), offset=t, message=0)
-        evaluations += tracker.observe(store.take_shared(), store.take_pairs())
+        evaluations += tracker.observe(store.take_shared(), Pairs.of(store.take_pairs(), _CODES))
     for eid, lab, t in pending:
         if lab is not None:
             store.add_label("m", eid, lab, time=float(t), offset=t, message=0)
-    return evaluations + tracker.observe(store.take_shared(), store.take_pairs())
+    return evaluations + tracker.observe(store.take_shared(), Pairs.of(store.take_pairs(), _CODES))
 
 
 def shadow(n, champion_error, flip, fix=0.0, seed=0, labelled=True):
@@ -153,7 +157,7 @@ def test_a_label_between_the_two_predictions_still_pairs_them():
     s.add_prediction("m", "e1", "v1", "cat", None, time=1.0, message=0)
     s.add_label("m", "e1", "dog", time=2.0, offset=0, message=1)
     s.add_prediction("m", "e1", "v2", "dog", None, time=3.0, message=2)
-    (evaluation,) = t.observe(s.take_shared(), s.take_pairs())
+    (evaluation,) = t.observe(s.take_shared(), Pairs.of(s.take_pairs(), _CODES))
     assert evaluation.details["shared_events"] == 1 and evaluation.details["labelled_events"] == 1
     assert evaluation.details["agreement"] == 0.0
     assert evaluation.details["challenger_value"] == 1.0 and evaluation.details["champion_value"] == 0.0

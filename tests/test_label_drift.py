@@ -12,10 +12,10 @@ from scipy.stats import chi2_contingency, ks_2samp
 from driftwire.schemas import ReferenceProfile
 from driftwire.stream.cli import main as cli_main
 from driftwire.stream.join import Pair
+from driftwire.stream.join_batch import Pairs
 from driftwire.stream.monitor import PartitionMonitor, SeriesBudget
 from driftwire.stream.profiling import build_profile
-from driftwire.stream.publish import build_window_alert
-from driftwire.stream.rules import Finding
+from driftwire.stream.publish import alert_id
 from driftwire.stream.settings import DetectionConfig
 
 WINDOW = 1000
@@ -41,7 +41,7 @@ def feed(monitor, pairs, batch: int = 333) -> list:
     closes = []
     for start in range(0, len(pairs), batch):
         chunk = pairs[start:start + batch]
-        closes += monitor.observe_labels(chunk, np.array([p.time for p in chunk]))
+        closes += monitor.observe_labels(Pairs.of(chunk, monitor.join_codes), np.array([p.time for p in chunk]))
     return closes
 
 
@@ -164,13 +164,10 @@ def test_window_alerts_of_two_versions_on_one_label_record_have_their_own_ids():
     labels = binary_labels(rng, 3 * WINDOW, 0.3)
     monitor = monitor_of(config())
     closes = feed(monitor, [p for pair in zip(pairs_of(labels, "v1"), pairs_of(labels, "v2")) for p in pair])
-    finding = Finding("chi_square", "label_drift", "critical", 1e-6, 0.05)
-    alerts = [build_window_alert(model="churn", version=monitor.group_keys[c.group][1], signal="label",
-                                 finding=finding, close=c, topic="labels", partition=0, details={})
-              for c in closes]
+    ids = {alert_id("labels", 0, c.last_offset, monitor.group_keys[c.group][1], "label", "chi_square", "critical")
+           for c in closes}
     assert closes[0].last_offset == closes[1].last_offset
-    assert len({a.alert_id for a in alerts}) == 2
-    assert {a.kind for a in alerts} == {"label_drift"}
+    assert len(ids) == 2
 
 
 def test_the_profile_command_writes_the_labels_of_event_shaped_rows(tmp_path, capsys):

@@ -20,6 +20,7 @@ from driftwire.schemas import LabelEvent, PredictionEvent, accepts
 from driftwire.stream import decode as dec
 from driftwire.stream import hostile, simulate
 from driftwire.stream.broker import free_port
+from driftwire.stream.checkpoints import Checkpoints
 from driftwire.stream.jointable import JoinTable
 from driftwire.stream.monitor import PartitionMonitor
 from driftwire.stream.publish import Publisher
@@ -40,7 +41,7 @@ STAGES = {
     "window close": (DriftService, "_window_closed", 2),
     "join": (JoinTable, "add_predictions", 3),
     "publish": (Publisher, "alert", 1),
-    "checkpoint": (DriftService, "_write_checkpoint", 1),
+    "checkpoint": (Checkpoints, "write", 1),
 }
 
 BAD = [b'{"event_id": "x", "model": "churn", ', b"[" * 5000 + b"]" * 5000, b"\xef\xbb\xbf{}"]
