@@ -191,15 +191,20 @@ class Pairs:
         return self.rows.size
 
     def _name_ids(self, values: np.ndarray, codes: np.ndarray) -> np.ndarray:
-        """The class name of each value (per model: a vocabulary code names a class of its model) as an index."""
-        keys = np.empty(values.size, dtype=[("model", np.int64), ("code", np.int64), ("bits", np.int64)])
-        keys["model"], keys["code"] = self.model, codes
-        keys["bits"] = np.where(codes == NUMBER, values.view(np.int64), 0)
-        unique, inverse = np.unique(keys, return_inverse=True)
-        value = self.codes.value
-        ids = [self._id(class_name(value(float(np.int64(k["bits"]).view(np.float64)), int(k["code"]))))
-               for k in unique]
-        return np.array(ids, dtype=np.int64)[inverse.ravel()]
+        """The class name of each value as an index into ``names``: a number is named by its
+        value, a string or boolean by its code (a code names a class of its model)."""
+        ids = np.empty(values.size, dtype=np.int64)
+        number = codes == NUMBER
+        if number.any():
+            unique, inverse = np.unique(values[number], return_inverse=True)
+            ids[number] = np.array([self._id(class_name(v)) for v in unique.tolist()], dtype=np.int64)[inverse]
+        named = ~number
+        if named.any():
+            unique, inverse = np.unique((self.model[named] << 32) | (codes[named] - OTHER), return_inverse=True)
+            value = self.codes.value
+            names = [self._id(value(math.nan, int(k & 0xFFFFFFFF) + OTHER)) for k in unique.tolist()]
+            ids[named] = np.array(names, dtype=np.int64)[inverse]
+        return ids
 
     def _id(self, name) -> int:
         i = self._ids.get(name)

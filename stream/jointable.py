@@ -6,9 +6,9 @@ semantics (its module doc is the specification) at a fraction of its time and me
     table.add_labels(buf, labels)             # a LABELS array
     pairs = table.take_pairs()                # pairs.rows: PAIR rows; pairs.event_id(i): str
 
-An event id is a span of ``buf``, the batch's bytes. Models and versions are integer codes that
-the caller keeps (the same codes for predictions and labels); a prediction's and a label's
-``(value, code)`` is a payload the join only carries.
+An event id is a span of ``buf``, the batch's bytes (at most 65,535 of them). Models and
+versions are 32-bit codes that the caller keeps (the same codes for predictions and labels); a
+prediction's and a label's ``(value, code)`` is a payload the join only carries.
 
 Each side (predictions waiting, labels waiting, joined keys remembered) is an array of entries
 in arrival order, which is its clock order: expiry and eviction take from a head index, and an
@@ -29,6 +29,7 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
+from driftwire.detectors.kernels import borrow
 from driftwire.detectors.numba_cache import tolerate_unreadable_entries
 from driftwire.detectors.window import _pack, _unpack
 
@@ -40,41 +41,49 @@ _jit = nb.njit(cache=True, nogil=True)
 # helpers are called from kernels only: without the wrappers that Python calls would need,
 # they compile in about two thirds of the time
 _helper = nb.njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+# Helpers on a row's common path that LLVM would not inline: each call would copy the table's
+# ~100 words of array descriptors, several times a row.
+_inline = nb.njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
 
 _I8, _I4, _U4, _F8 = np.int64, np.int32, np.uint32, np.float64
 
+
+def _dtype(fields: list) -> np.dtype:
+    # aligned: numba then types an array and a borrowed view of it alike (one compilation)
+    return np.dtype(fields, align=True)
+
+
 #: a batch of predictions; an event id is ``buf[id_start:id_start + id_len]``
-PREDICTIONS = np.dtype([("id_start", _I8), ("id_len", _I8), ("model", _I8), ("version", _I8), ("value", _F8),
-                        ("code", _I8), ("score", _F8), ("time", _F8), ("message", _I8)])
+PREDICTIONS = _dtype([("id_start", _I8), ("id_len", _I8), ("model", _I8), ("version", _I8), ("value", _F8),
+                      ("code", _I8), ("score", _F8), ("time", _F8), ("message", _I8)])
 #: a batch of labels
-LABELS = np.dtype([("id_start", _I8), ("id_len", _I8), ("model", _I8), ("value", _F8), ("code", _I8),
-                   ("time", _F8), ("offset", _I8), ("message", _I8)])
+LABELS = _dtype([("id_start", _I8), ("id_len", _I8), ("model", _I8), ("value", _F8), ("code", _I8),
+                 ("time", _F8), ("offset", _I8), ("message", _I8)])
 #: a joined pair (:class:`~.join.Pair`); its event id is ``ids[id_at:id_at + id_len]`` of its :class:`Records`
-PAIR = np.dtype([("model", _I8), ("version", _I8), ("value", _F8), ("code", _I8), ("score", _F8),
-                 ("label_value", _F8), ("label_code", _I8), ("time", _F8), ("message", _I8), ("label_offset", _I8),
-                 ("id_at", _I8), ("id_len", _I8)])
+PAIR = _dtype([("model", _I8), ("version", _I8), ("value", _F8), ("code", _I8), ("score", _F8),
+               ("label_value", _F8), ("label_code", _I8), ("time", _F8), ("message", _I8), ("label_offset", _I8),
+               ("id_at", _I8), ("id_len", _I8)])
 _SIDE = [("version", _I8), ("value", _F8), ("code", _I8), ("score", _F8), ("time", _F8)]
 #: two versions' predictions of one event (:class:`~.join.Shared`); ``labelled`` False is NO_LABEL
-SHARED = np.dtype([("model", _I8), ("id_at", _I8), ("id_len", _I8),
-                   *((f"{which}_{name}", kind) for which in ("first", "second") for name, kind in _SIDE),
-                   ("met", np.bool_), ("labelled", np.bool_), ("label_value", _F8), ("label_code", _I8),
-                   ("message", _I8), ("label_offset", _I8)])
+SHARED = _dtype([("model", _I8), ("id_at", _I8), ("id_len", _I8),
+                 *((f"{which}_{name}", kind) for which in ("first", "second") for name, kind in _SIDE),
+                 ("met", np.bool_), ("labelled", np.bool_), ("label_value", _F8), ("label_code", _I8),
+                 ("message", _I8), ("label_offset", _I8)])
 
 # Entries. A waiting prediction is the one that counts (56 bytes): its fields are ordered so
 # that none needs padding. ``more`` chains the event's further versions in ``extra``.
 _VERSION = [("time", _F8), ("score", _F8), ("value", _F8), ("code", _I8), ("version", _I4), ("more", _I4)]
 _KEY = [("id_at", _U4), ("model", _I4)]
-_WAITING = np.dtype([("clock", _F8), *_VERSION, *_KEY])
-_LABEL = np.dtype([("clock", _F8), ("value", _F8), ("code", _I8), ("offset", _I8), *_KEY])
-_JOINED = np.dtype([("clock", _F8), ("label_value", _F8), ("label_code", _I8), ("label_offset", _I8),
-                    *_VERSION, *_KEY])
-_EXTRA = np.dtype([("time", _F8), ("score", _F8), ("value", _F8), ("code", _I8), ("version", _I4),
-                   ("next", _I4)])
-_META = np.dtype([("prediction_clock", _F8), ("label_clock", _F8), ("ttl", _F8), ("max_pending", _I8),
-                  ("seed", np.uint64), ("keys", _I8), ("crowded", _I8),
-                  ("x_free", _I8), ("x_used", _I8), ("x_live", _I8), ("ids_used", _I8), ("ids_dead", _I8),
-                  ("n_pairs", _I8), ("n_pair_ids", _I8), ("n_shared", _I8), ("n_shared_ids", _I8),
-                  ("need_bytes", _I8), ("need_pairs", _I8), ("need_shared", _I8)])
+_WAITING = _dtype([("clock", _F8), *_VERSION, *_KEY])
+_LABEL = _dtype([("clock", _F8), ("value", _F8), ("code", _I8), ("offset", _I8), *_KEY])
+_JOINED = _dtype([("clock", _F8), ("label_value", _F8), ("label_code", _I8), ("label_offset", _I8),
+                  *_VERSION, *_KEY])
+_EXTRA = _dtype([("time", _F8), ("score", _F8), ("value", _F8), ("code", _I8), ("version", _I4), ("next", _I4)])
+_META = _dtype([("prediction_clock", _F8), ("label_clock", _F8), ("ttl", _F8), ("max_pending", _I8),
+                ("seed", np.uint64), ("keys", _I8), ("crowded", _I8),
+                ("x_free", _I8), ("x_used", _I8), ("x_live", _I8), ("ids_used", _I8), ("ids_dead", _I8),
+                ("n_pairs", _I8), ("n_pair_ids", _I8), ("n_shared", _I8), ("n_shared_ids", _I8),
+                ("need_bytes", _I8), ("need_pairs", _I8), ("need_shared", _I8)])
 
 # Constants passed to kernels' helpers are numpy integers: a Python int would be typed as a
 # literal, and numba would compile the helper once per value.
@@ -93,18 +102,20 @@ _MAX_ID = 0xFFFF
 #: a probe this long makes the hash table grow; random hashes at load 0.8 nearly never reach it
 _CROWDED = 48
 _JOINED_N, _DUP_PREDICTION, _DUP_LABEL, _PRED_EXPIRED, _LABEL_EXPIRED, _PRED_EVICTED, _LABEL_EVICTED = (
-    np.int64(OUTCOMES.index(o)) for o in ("joined", "duplicate_prediction", "duplicate_label", "prediction_expired",
-                                "label_expired", "prediction_evicted", "label_evicted"))
+    np.int64(OUTCOMES.index(o)) for o in ("joined", "duplicate_prediction", "duplicate_label",
+                                          "prediction_expired", "label_expired", "prediction_evicted",
+                                          "label_evicted"))
 #: entries an array starts with (and grows by at least); an id arena starts with 64 bytes each
 _MIN = 64
-#: a side or the arena is compacted when this share of it is dead
-_DEAD_SHARE = 4
+#: a side or the arena is compacted once an eighth of it is dead (each compaction moves at most
+#: 7 entries per one freed; it is a sequential pass, cheap beside the memory a larger share holds)
+_DEAD_SHARE = 8
 STATE_FORMAT = 1
 
 
 class _Table(NamedTuple):
     meta: np.ndarray  # one _META record
-    sides: np.ndarray  # [side, HEAD | TAIL | LIVE]
+    sides: np.ndarray  # [3 * side + HEAD | TAIL | LIVE]
     counts: np.ndarray  # per outcome, OUTCOMES' order
     refs: np.ndarray  # slot -> entry index * 4 + side, or _EMPTY
     ctl: np.ndarray  # slot -> (probe distance + 1) << 8 | tag; 0: empty
@@ -119,7 +130,7 @@ class _Table(NamedTuple):
     shared_ids: np.ndarray
 
 
-class Version(NamedTuple):
+class _Version(NamedTuple):
     version: int
     value: float
     code: int
@@ -127,7 +138,7 @@ class Version(NamedTuple):
     time: float
 
 
-class Label(NamedTuple):
+class _Label(NamedTuple):
     value: float
     code: int
     offset: int
@@ -142,7 +153,18 @@ class _Event(NamedTuple):
     id_len: int
 
 
-_NO_LABEL = Label(math.nan, -1, -1)
+_NO_LABEL = _Label(math.nan, -1, -1)
+
+
+@_helper
+def _borrowed(t):
+    """The table as views that hold no reference: numba counts references to each array of a
+    tuple passed to a function it does not inline, on every call, which would cost more than
+    the join's work. The kernels use them only while their caller holds the table."""
+    return _Table(borrow(t.meta), borrow(t.sides), borrow(t.counts), borrow(t.refs), borrow(t.ctl), borrow(t.ids),
+                  borrow(t.preds), borrow(t.labels), borrow(t.joined), borrow(t.extra), borrow(t.pairs),
+                  borrow(t.pair_ids), borrow(t.shared), borrow(t.shared_ids))
+
 
 # -- hashing ------------------------------------------------------------------------------
 _P1, _P2, _P3, _P4, _P5 = (np.uint64(p) for p in (0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
@@ -207,7 +229,7 @@ def _kill(t, side, at):
         t.labels[at].id_at = _DEAD
     else:
         t.joined[at].id_at = _DEAD
-    t.sides[side, LIVE] -= 1
+    t.sides[3 * side + LIVE] -= 1
 
 
 @_helper
@@ -326,12 +348,12 @@ def _slot_of(t, m, ref):
 def _version(t, side, at, c):
     if c != _INLINE:
         e = t.extra[c]
-        return Version(np.int64(e.version), e.value, np.int64(e.code), e.score, e.time)
+        return _Version(np.int64(e.version), e.value, np.int64(e.code), e.score, e.time)
     if side == PRED:
         p = t.preds[at]
-        return Version(np.int64(p.version), p.value, np.int64(p.code), p.score, p.time)
+        return _Version(np.int64(p.version), p.value, np.int64(p.code), p.score, p.time)
     j = t.joined[at]
-    return Version(np.int64(j.version), j.value, np.int64(j.code), j.score, j.time)
+    return _Version(np.int64(j.version), j.value, np.int64(j.code), j.score, j.time)
 
 
 @_helper
@@ -364,7 +386,7 @@ def _holds(t, side, at, version):
 
 @_helper
 def _row_version(r):
-    return Version(r.version, r.value, r.code, r.score, r.time)
+    return _Version(r.version, r.value, r.code, r.score, r.time)
 
 
 @_helper
@@ -420,37 +442,37 @@ def _leaves(t, m, side, at, outcome):
     _drop(t, m, side, at)
 
 
-@_helper
+@_inline
 def _expire(t, m, side, horizon, outcome):
     """Entries of ``side`` with a clock below ``horizon`` leave, counted as ``outcome`` (if >= 0)."""
     s = t.sides
-    while s[side, HEAD] < s[side, TAIL]:
-        at = s[side, HEAD]
+    while s[3 * side + HEAD] < s[3 * side + TAIL]:
+        at = s[3 * side + HEAD]
         if _alive(t, side, at):
             if _clock(t, side, at) >= horizon:  # a NaN horizon expires all, as JoinStore's does
                 return
             _leaves(t, m, side, at, outcome)
-        s[side, HEAD] = at + 1
+        s[3 * side + HEAD] = at + 1
 
 
-@_helper
+@_inline
 def _bound(t, m, side, outcome):
     s = t.sides
-    while s[side, LIVE] > m.max_pending:
-        at = s[side, HEAD]
+    while s[3 * side + LIVE] > m.max_pending:
+        at = s[3 * side + HEAD]
         if _alive(t, side, at):
             _leaves(t, m, side, at, outcome)
-        s[side, HEAD] = at + 1
+        s[3 * side + HEAD] = at + 1
 
 
-@_helper
+@_inline
 def _forget(t, m):
     low = m.label_clock if m.label_clock < m.prediction_clock else m.prediction_clock
     _expire(t, m, JOINED, low - m.ttl, _UNCOUNTED)
 
 
 # -- records out ------------------------------------------------------------------------------
-@_helper
+@_inline
 def _event(t, m, b, r, records):
     """The row's id copied to the arenas of the records it makes (_TO_PAIRS | _TO_SHARED)."""
     n = r.id_len
@@ -488,12 +510,12 @@ def _shared(t, m, ev, a, b, kind, lab):
     s.label_value, s.label_code, s.message, s.label_offset = lab.value, lab.code, ev.message, lab.offset
 
 
-@_helper
+@_inline
 def _fits(t, m, n, pairs, shared):
     """Whether every array has room for what one row may add; if not, what it needs is noted."""
     s = t.sides
-    ok = (s[PRED, TAIL] < t.preds.shape[0] and s[LABEL, TAIL] < t.labels.shape[0]
-          and s[JOINED, TAIL] < t.joined.shape[0] and (m.x_free != _NONE or m.x_used < t.extra.shape[0])
+    ok = (s[3 * PRED + TAIL] < t.preds.shape[0] and s[3 * LABEL + TAIL] < t.labels.shape[0]
+          and s[3 * JOINED + TAIL] < t.joined.shape[0] and (m.x_free != _NONE or m.x_used < t.extra.shape[0])
           and m.ids_used + n + 2 <= t.ids.shape[0] and (m.keys + 1) * 5 <= t.refs.shape[0] * 4 and m.crowded == 0
           and m.n_pairs + pairs <= t.pairs.shape[0] and m.n_pair_ids + n <= t.pair_ids.shape[0]
           and m.n_shared + shared <= t.shared.shape[0] and m.n_shared_ids + n <= t.shared_ids.shape[0])
@@ -505,9 +527,9 @@ def _fits(t, m, n, pairs, shared):
 @_helper
 def _join_entry(t, m, model, id_at, lab, slot):
     """A joined entry (the key of ``slot`` now), remembered until the clocks pass it."""
-    at = t.sides[JOINED, TAIL]
-    t.sides[JOINED, TAIL] = at + 1
-    t.sides[JOINED, LIVE] += 1
+    at = t.sides[3 * JOINED + TAIL]
+    t.sides[3 * JOINED + TAIL] = at + 1
+    t.sides[3 * JOINED + LIVE] += 1
     e = t.joined[at]
     e.clock = m.label_clock if m.label_clock < m.prediction_clock else m.prediction_clock
     e.label_value, e.label_code, e.label_offset = lab.value, lab.code, lab.offset
@@ -517,11 +539,11 @@ def _join_entry(t, m, model, id_at, lab, slot):
 
 
 # -- predictions ----------------------------------------------------------------------------
-@_helper
+@_inline
 def _wait_prediction(t, m, b, r, h):
-    at = t.sides[PRED, TAIL]
-    t.sides[PRED, TAIL] = at + 1
-    t.sides[PRED, LIVE] += 1
+    at = t.sides[3 * PRED + TAIL]
+    t.sides[3 * PRED + TAIL] = at + 1
+    t.sides[3 * PRED + LIVE] += 1
     e = t.preds[at]
     e.clock, e.time, e.score, e.value, e.code = m.prediction_clock, r.time, r.score, r.value, r.code
     e.version, e.more, e.model = r.version, _NONE, r.model
@@ -531,16 +553,16 @@ def _wait_prediction(t, m, b, r, h):
     _bound(t, m, PRED, _PRED_EVICTED)
 
 
-@_helper
+@_inline
 def _meet_label(t, m, b, r, slot):
     label = t.labels[t.refs[slot] >> 2]
-    lab = Label(label.value, np.int64(label.code), np.int64(label.offset))
+    lab = _Label(label.value, np.int64(label.code), np.int64(label.offset))
     _pair(t, m, _event(t, m, b, r, _TO_PAIRS), _row_version(r), lab)
     at = _join_entry(t, m, label.model, label.id_at, lab, slot)
     e = t.joined[at]
     e.time, e.score, e.value, e.code, e.version, e.more = r.time, r.score, r.value, r.code, r.version, _NONE
     label.id_at = _DEAD
-    t.sides[LABEL, LIVE] -= 1
+    t.sides[3 * LABEL + LIVE] -= 1
     _bound(t, m, JOINED, _UNCOUNTED)
 
 
@@ -548,7 +570,7 @@ def _meet_label(t, m, b, r, slot):
 def _late_version(t, m, b, r, at):
     """A version new to a joined event: its pair, and a Shared record with each earlier one."""
     j = t.joined[at]
-    lab = Label(j.label_value, np.int64(j.label_code), np.int64(j.label_offset))
+    lab = _Label(j.label_value, np.int64(j.label_code), np.int64(j.label_offset))
     ev = _event(t, m, b, r, _TO_PAIRS | _TO_SHARED)
     v = _row_version(r)
     _pair(t, m, ev, v, lab)
@@ -574,6 +596,7 @@ def _more_version(t, m, b, r, at):
 def _add_predictions(t, b, rows, start):
     """JoinStore.add_prediction of ``rows[start:]`` in order; returns where it stopped: len(rows),
     or the row that needs room first (it can be given again: its clock has moved already)."""
+    t, b = _borrowed(t), borrow(b)
     m = t.meta[0]
     for i in range(start, rows.shape[0]):
         r = rows[i]
@@ -602,11 +625,11 @@ def _add_predictions(t, b, rows, start):
 
 
 # -- labels ---------------------------------------------------------------------------------
-@_helper
+@_inline
 def _wait_label(t, m, b, r, h):
-    at = t.sides[LABEL, TAIL]
-    t.sides[LABEL, TAIL] = at + 1
-    t.sides[LABEL, LIVE] += 1
+    at = t.sides[3 * LABEL + TAIL]
+    t.sides[3 * LABEL + TAIL] = at + 1
+    t.sides[3 * LABEL + LIVE] += 1
     e = t.labels[at]
     e.clock, e.value, e.code, e.offset, e.model = m.label_clock, r.value, r.code, r.offset, r.model
     e.id_at = _store_id(t, m, b, r.id_start, r.id_len)
@@ -615,11 +638,11 @@ def _wait_label(t, m, b, r, h):
     _bound(t, m, LABEL, _LABEL_EVICTED)
 
 
-@_helper
+@_inline
 def _label_meets(t, m, b, r, slot, k):
     """The label of ``k`` waiting versions: their pairs, a Shared record per two of them."""
     at = t.refs[slot] >> 2
-    lab = Label(r.value, r.code, r.offset)
+    lab = _Label(r.value, r.code, r.offset)
     ev = _event(t, m, b, r, _TO_PAIRS | _TO_SHARED if k > 1 else _TO_PAIRS)
     c = _INLINE
     while c != _NONE:
@@ -633,13 +656,14 @@ def _label_meets(t, m, b, r, slot, k):
     j = t.joined[_join_entry(t, m, p.model, p.id_at, lab, slot)]
     j.time, j.score, j.value, j.code, j.version, j.more = p.time, p.score, p.value, p.code, p.version, p.more
     p.id_at = _DEAD
-    t.sides[PRED, LIVE] -= 1
+    t.sides[3 * PRED + LIVE] -= 1
     _bound(t, m, JOINED, _UNCOUNTED)
 
 
 @_jit
 def _add_labels(t, b, rows, start):
     """JoinStore.add_label of ``rows[start:]`` in order; returns as :func:`_add_predictions`."""
+    t, b = _borrowed(t), borrow(b)
     m = t.meta[0]
     for i in range(start, rows.shape[0]):
         r = rows[i]
@@ -665,32 +689,36 @@ def _add_labels(t, b, rows, start):
 
 # -- upkeep ---------------------------------------------------------------------------------
 @_jit
-def _compact(t, side, src, dest):
+def _compact(t, side, src, dest, moved):
     """Move the live entries of ``side`` (``src``, its array in ``t``) to the front of ``dest``
-    (``src`` itself or a new array), in order."""
-    m = t.meta[0]
+    (``src`` itself or a new array), in order; ``moved``: room for where each went."""
+    t, src, dest, moved = _borrowed(t), borrow(src), borrow(dest), borrow(moved)
+    head, tail = t.sides[3 * side + HEAD], t.sides[3 * side + TAIL]
     j = 0
-    for i in range(t.sides[side, HEAD], t.sides[side, TAIL]):
+    for i in range(head, tail):
         if src[i].id_at != _DEAD:
-            if j != i:
-                slot = _slot_of(t, m, i * 4 + side)
-                dest[j] = src[i]
-                t.refs[slot] = j * 4 + side
-            else:
-                dest[j] = src[i]
+            dest[j] = src[i]
+            moved[i - head] = j
             j += 1
-    t.sides[side, HEAD] = 0
-    t.sides[side, TAIL] = j
+    # one pass over the slots, not a probe per entry moved: most of the entries of a side are
+    # moved, and a probe is a cache miss
+    for s in range(t.refs.shape[0]):
+        ref = np.int64(t.refs[s])
+        if (ref & 3) == side:  # _EMPTY & 3 is no side
+            t.refs[s] = moved[(ref >> 2) - head] * 4 + side
+    t.sides[3 * side + HEAD] = 0
+    t.sides[3 * side + TAIL] = j
 
 
 @_jit
 def _rehash(t):
     """Index every live entry in ``t.refs``, ``t.ctl`` (new, empty)."""
+    t = _borrowed(t)
     m = t.meta[0]
     m.crowded = 0
     m.keys = 0
     for side in range(3):
-        for at in range(t.sides[side, HEAD], t.sides[side, TAIL]):
+        for at in range(t.sides[3 * side + HEAD], t.sides[3 * side + TAIL]):
             if _alive(t, side, at):
                 model, id_at = _key(t, at * 4 + side)
                 h = _hash(t.ids, id_at + 2, _id_len(t.ids, id_at), model, m.seed)
@@ -713,10 +741,11 @@ def _move_ids(entries, lo, hi, src, dest, pos):
 @_jit
 def _compact_ids(t, dest):
     """Copy the ids of live entries to the front of ``dest`` (a new arena)."""
+    t, dest = _borrowed(t), borrow(dest)
     m, s = t.meta[0], t.sides
-    pos = _move_ids(t.preds, s[PRED, HEAD], s[PRED, TAIL], t.ids, dest, 0)
-    pos = _move_ids(t.labels, s[LABEL, HEAD], s[LABEL, TAIL], t.ids, dest, pos)
-    m.ids_used = _move_ids(t.joined, s[JOINED, HEAD], s[JOINED, TAIL], t.ids, dest, pos)
+    pos = _move_ids(t.preds, s[3 * PRED + HEAD], s[3 * PRED + TAIL], t.ids, dest, 0)
+    pos = _move_ids(t.labels, s[3 * LABEL + HEAD], s[3 * LABEL + TAIL], t.ids, dest, pos)
+    m.ids_used = _move_ids(t.joined, s[3 * JOINED + HEAD], s[3 * JOINED + TAIL], t.ids, dest, pos)
     m.ids_dead = 0
 
 
@@ -738,9 +767,10 @@ def _move_chains(entries, lo, hi, src, dest, n):
 
 @_jit
 def _compact_extra(t, dest):
+    t, dest = _borrowed(t), borrow(dest)
     m, s = t.meta[0], t.sides
-    n = _move_chains(t.preds, s[PRED, HEAD], s[PRED, TAIL], t.extra, dest, 0)
-    n = _move_chains(t.joined, s[JOINED, HEAD], s[JOINED, TAIL], t.extra, dest, n)
+    n = _move_chains(t.preds, s[3 * PRED + HEAD], s[3 * PRED + TAIL], t.extra, dest, 0)
+    n = _move_chains(t.joined, s[3 * JOINED + HEAD], s[3 * JOINED + TAIL], t.extra, dest, n)
     m.x_used = m.x_live = n
     m.x_free = _NONE
 
@@ -754,7 +784,7 @@ class Records(NamedTuple):
 
     def event_id(self, i: int) -> str:
         at = int(self.rows["id_at"][i])
-        return self.ids[at:at + int(self.rows["id_len"][i])].decode()
+        return self.ids[at:at + int(self.rows["id_len"][i])].decode("utf-8", "surrogatepass")
 
 
 class JoinTable:
@@ -791,18 +821,21 @@ class JoinTable:
     # -- output ----------------------------------------------------------------------------
     def take_pairs(self) -> Records:
         """The pairs joined since the last call, in the order they were completed."""
-        t = self._t
-        m = t.meta[0]
-        taken = Records(t.pairs[:m["n_pairs"]].copy(), t.pair_ids[:m["n_pair_ids"]].tobytes())
-        m["n_pairs"] = m["n_pair_ids"] = 0
-        return taken
+        return self._take("pairs", "pair_ids", "n_pairs", "n_pair_ids")
 
     def take_shared(self) -> Records:
         """The Shared records made since the last call, in order."""
+        return self._take("shared", "shared_ids", "n_shared", "n_shared_ids")
+
+    def _take(self, rows: str, ids: str, n_rows: str, n_ids: str) -> Records:
         t = self._t
         m = t.meta[0]
-        taken = Records(t.shared[:m["n_shared"]].copy(), t.shared_ids[:m["n_shared_ids"]].tobytes())
-        m["n_shared"] = m["n_shared_ids"] = 0
+        n, n_bytes = int(m[n_rows]), int(m[n_ids])
+        taken = Records(getattr(t, rows)[:n].copy(), getattr(t, ids)[:n_bytes].tobytes())
+        m[n_rows] = m[n_ids] = 0
+        if 8 * n < len(getattr(t, rows)) > 16 * _MIN:  # a burst gone: halve, one take at a time
+            self._t = t._replace(**{rows: getattr(t, rows)[:len(getattr(t, rows)) // 2].copy(),
+                                    ids: getattr(t, ids)[:len(getattr(t, ids)) // 2].copy()})
         return taken
 
     def take_counts(self) -> dict[str, int]:
@@ -815,11 +848,16 @@ class JoinTable:
     @property
     def pending_predictions(self) -> int:
         """Events with at least one prediction waiting for its label."""
-        return int(self._t.sides[PRED, LIVE])
+        return int(self._t.sides[3 * PRED + LIVE])
 
     @property
     def pending_labels(self) -> int:
-        return int(self._t.sides[LABEL, LIVE])
+        return int(self._t.sides[3 * LABEL + LIVE])
+
+    @property
+    def remembered(self) -> int:
+        """Joined events remembered (for duplicates, and for versions that come after the label)."""
+        return int(self._t.sides[3 * JOINED + LIVE])
 
     @property
     def prediction_clock(self) -> float:
@@ -835,40 +873,30 @@ class JoinTable:
 
     # -- room ------------------------------------------------------------------------------
     def _make_room(self) -> None:
+        """Room for what the row a kernel stopped at needs (and one entry on each side)."""
         t = self._t
         m = t.meta[0]
         for side, name in enumerate(_SIDES):
-            if t.sides[side, TAIL] >= len(getattr(t, name)):
+            if t.sides[3 * side + TAIL] >= len(getattr(t, name)):
                 t = _side_room(t, side, name)
         if m["x_free"] == _NONE and m["x_used"] >= len(t.extra):
             t = t._replace(extra=_grown(t.extra, 2 * len(t.extra)))
         if m["ids_used"] + m["need_bytes"] > len(t.ids):
             t = _ids_room(t, int(m["need_bytes"]))
-        size = len(t.refs)
-        while (m["keys"] + 1) * 5 > size * 4 or m["crowded"]:
-            size *= 2
-            t = t._replace(refs=np.full(size, _EMPTY, np.int32), ctl=np.zeros(size, np.uint16))
-            _rehash(t)
-        for rows, ids, n_rows, n_ids, need in (("pairs", "pair_ids", "n_pairs", "n_pair_ids", "need_pairs"),
-                                               ("shared", "shared_ids", "n_shared", "n_shared_ids", "need_shared")):
-            if m[n_rows] + m[need] > len(getattr(t, rows)):
-                t = t._replace(**{rows: _grown(getattr(t, rows), 2 * (m[n_rows] + m[need]))})
-            if m[n_ids] + m["need_bytes"] > len(getattr(t, ids)):
-                t = t._replace(**{ids: _grown(getattr(t, ids), 2 * (m[n_ids] + m["need_bytes"]))})
-        self._t = t
+        self._t = _outputs_room(_index_room(t))
 
     # -- checkpoint ------------------------------------------------------------------------
     def get_state(self) -> dict:
         """Everything the table holds, as JSON-ready data; :meth:`set_state` continues exactly."""
         t = self._t
         for side, name in enumerate(_SIDES):
-            _compact(t, side, getattr(t, name), getattr(t, name))
+            _compact(t, side, getattr(t, name), getattr(t, name), _moves(t, side))
         ids = np.empty(len(t.ids), np.uint8)
         _compact_ids(t, ids)
         extra = np.empty(len(t.extra), _EXTRA)
         _compact_extra(t, extra)
         self._t = t = t._replace(ids=ids, extra=extra)
-        m, live = t.meta[0], t.sides[:, LIVE]
+        m, live = t.meta[0], t.sides[LIVE::3]
         return {
             "format": STATE_FORMAT, "active": self.active,
             "clocks": _pack(np.array([m["prediction_clock"], m["label_clock"]])),
@@ -893,33 +921,8 @@ class JoinTable:
         ``model_code(name)``, ``version_code(name)`` the codes, ``payload(prediction or label)`` its
         ``(value, code)`` (a joined version of an old checkpoint has only its name: ``payload(None)``)."""
         table = cls(ttl, max_pending)
-        ids, extra = bytearray(), []
-
-        def key(model: str, event_id: str) -> tuple[int, int]:
-            raw = event_id.encode()
-            if len(raw) > _MAX_ID:
-                raise ValueError(f"event id of {len(raw)} bytes (at most {_MAX_ID})")
-            at = len(ids)
-            ids.extend(len(raw).to_bytes(2, "little") + raw)
-            return model_code(model), at
-
-        def versions(saved: list) -> tuple:
-            """The first version's fields and its ``more``; the others go to ``extra``."""
-            chain = [_stored_version(v, version_code, payload) for v in saved]
-            more = len(extra) if len(chain) > 1 else _NONE
-            for k, v in enumerate(chain[1:]):
-                extra.append((*v, len(extra) + 1 if k + 2 < len(chain) else _NONE))
-            return (*chain[0], more)
-
-        preds = [(_clock_of(t), *versions(saved), *key(m, e)[::-1]) for m, e, t, saved in state["predictions"]]
-        labels = [(_clock_of(t), *payload(label), offset, *key(m, e)[::-1])
-                  for m, e, t, label, offset in state["labels"]]
-        joined = [(_clock_of(t), *payload(label), offset, *versions(saved), *key(m, e)[::-1])
-                  for m, e, t, label, offset, saved in state["joined"]]
         table.active = state.get("active", True)
-        table._load(np.array([_clock_of(c) for c in state["clocks"]]), np.array(preds, _WAITING),
-                    np.array(labels, _LABEL), np.array(joined, _JOINED), np.array(extra, _EXTRA),
-                    np.frombuffer(bytes(ids), np.uint8))
+        table._load(*_StoreState(model_code, version_code, payload).arrays(state))
         return table
 
     def _load(self, clocks, preds, labels, joined, extra, ids) -> None:
@@ -929,15 +932,13 @@ class JoinTable:
         arrays = {}
         for side, (name, rows) in enumerate(zip(_SIDES, (preds, labels, joined))):
             arrays[name] = _grown(rows, max(_MIN, len(rows) + len(rows) // 8 + 1))
-            t.sides[side] = (0, len(rows), len(rows))
+            t.sides[3 * side:3 * side + 3] = (0, len(rows), len(rows))
         arrays["extra"] = _grown(extra, max(_MIN, 2 * len(extra)))
         arrays["ids"] = _grown(ids, len(ids) + len(ids) // 8 + 64 * _MIN)
         m["x_used"] = m["x_live"] = len(extra)
         m["ids_used"] = len(ids)
-        size = 1 << ((len(preds) + len(labels) + len(joined) + 1) * 5 // 4).bit_length()
-        t = t._replace(**arrays, refs=np.full(size, _EMPTY, np.int32), ctl=np.zeros(size, np.uint16))
-        _rehash(t)
-        self._t = t
+        keys = len(preds) + len(labels) + len(joined)
+        self._t = _slots(t._replace(**arrays), 1 << ((keys + 1) * 5 // 4).bit_length())
 
 
 def _empty(ttl: float, max_pending: int) -> _Table:
@@ -948,26 +949,59 @@ def _empty(ttl: float, max_pending: int) -> _Table:
     # a seed of its own: ids chosen to collide would have to be chosen per table
     m["seed"] = int.from_bytes(os.urandom(8), "little")
     slots, n = 1 << (_MIN - 1).bit_length(), 64 * _MIN
-    return _Table(meta, np.zeros((3, 3), np.int64), np.zeros(len(OUTCOMES), np.int64),
+    return _Table(meta, np.zeros(9, np.int64), np.zeros(len(OUTCOMES), np.int64),
                   np.full(slots, _EMPTY, np.int32), np.zeros(slots, np.uint16), np.empty(n, np.uint8),
                   np.empty(_MIN, _WAITING), np.empty(_MIN, _LABEL), np.empty(_MIN, _JOINED), np.empty(_MIN, _EXTRA),
                   np.empty(_MIN, PAIR), np.empty(n, np.uint8), np.empty(_MIN, SHARED), np.empty(n, np.uint8))
 
 
+def _slots(t: _Table, size: int) -> _Table:
+    t = t._replace(refs=np.full(size, _EMPTY, np.int32), ctl=np.zeros(size, np.uint16))
+    _rehash(t)
+    return t
+
+
+def _index_room(t: _Table) -> _Table:
+    """A hash table loaded at most 0.8 (at least 0.1 once it is large), with no long probe."""
+    keys, size = int(t.meta[0]["keys"]), len(t.refs)
+    if 10 * keys < size > 64 * _MIN:  # a burst gone
+        size //= 4
+    while (keys + 1) * 5 > size * 4:
+        size *= 2
+    if size != len(t.refs):
+        t = _slots(t, size)
+    while t.meta[0]["crowded"]:
+        t = _slots(t, 2 * len(t.refs))
+    return t
+
+
+def _outputs_room(t: _Table) -> _Table:
+    m = t.meta[0]
+    for rows, ids, n_rows, n_ids, need in (("pairs", "pair_ids", "n_pairs", "n_pair_ids", "need_pairs"),
+                                           ("shared", "shared_ids", "n_shared", "n_shared_ids", "need_shared")):
+        if m[n_rows] + m[need] > len(getattr(t, rows)):
+            t = t._replace(**{rows: _grown(getattr(t, rows), 2 * (m[n_rows] + m[need]))})
+        if m[n_ids] + m["need_bytes"] > len(getattr(t, ids)):
+            t = t._replace(**{ids: _grown(getattr(t, ids), 2 * (m[n_ids] + m["need_bytes"]))})
+    return t
+
+
 def _side_room(t: _Table, side: int, name: str) -> _Table:
-    """Room at the tail of a side: compacted when a share of it is dead, else grown by an eighth
+    """Room at the tail of a side: compacted when enough of it is dead, else grown by an eighth
     (positions kept, so the hash table needs no change)."""
     a = getattr(t, name)
-    cap, live = len(a), int(t.sides[side, LIVE])
+    cap, live = len(a), int(t.sides[3 * side + LIVE])
     if cap - live < cap // _DEAD_SHARE or cap - live == 0:
         return t._replace(**{name: _grown(a, cap + max(cap // 8, _MIN))})
     # a side that shrank much (a burst gone) is given back most of its memory
     dest = a if live >= cap // 4 or cap <= 4 * _MIN else np.empty(max(_MIN, 2 * live), a.dtype)
-    _compact(t, side, a, dest)
+    _compact(t, side, a, dest, _moves(t, side))
     return t._replace(**{name: dest})
 
 
 def _ids_room(t: _Table, need: int) -> _Table:
+    """Room for ``need`` bytes in the id arena: compacted into a new one when enough of it is
+    dead, else grown by an eighth."""
     m = t.meta[0]
     cap, used, dead = len(t.ids), int(m["ids_used"]), int(m["ids_dead"])
     target = used - dead + need
@@ -984,6 +1018,10 @@ def _ids_room(t: _Table, need: int) -> _Table:
     ids = np.empty(size, np.uint8)
     _compact_ids(t, ids)
     return t._replace(ids=ids)
+
+
+def _moves(t: _Table, side: int) -> np.ndarray:
+    return np.empty(max(1, int(t.sides[3 * side + TAIL] - t.sides[3 * side + HEAD])), np.int32)
 
 
 def _grown(a: np.ndarray, size: int) -> np.ndarray:
@@ -1022,6 +1060,44 @@ def _unpack_rows(packed: dict, dtype: np.dtype) -> np.ndarray:
     return rows
 
 
+class _StoreState:
+    """The arrays of a JoinStore checkpoint's entries, built entry by entry."""
+
+    def __init__(self, model_code, version_code, payload):
+        self.model_code, self.version_code, self.payload = model_code, version_code, payload
+        self.ids = bytearray()
+        self.extra: list[tuple] = []
+
+    def arrays(self, state: dict) -> tuple:
+        """(clocks, predictions, labels, joined, extra, ids), as :meth:`JoinTable._load` takes them."""
+        preds = [(_clock_of(t), *self.versions(saved), *self.key(m, e)) for m, e, t, saved in state["predictions"]]
+        labels = [(_clock_of(t), *self.payload(label), offset, *self.key(m, e))
+                  for m, e, t, label, offset in state["labels"]]
+        joined = [(_clock_of(t), *self.payload(label), offset, *self.versions(saved), *self.key(m, e))
+                  for m, e, t, label, offset, saved in state["joined"]]
+        return (np.array([_clock_of(c) for c in state["clocks"]]), np.array(preds, _WAITING),
+                np.array(labels, _LABEL), np.array(joined, _JOINED), np.array(self.extra, _EXTRA),
+                np.frombuffer(bytes(self.ids), np.uint8))
+
+    def key(self, model: str, event_id: str) -> tuple[int, int]:
+        """(id_at, model code), the id stored."""
+        raw = event_id.encode("utf-8", "surrogatepass")
+        if len(raw) > _MAX_ID:
+            raise ValueError(f"event id of {len(raw)} bytes (at most {_MAX_ID})")
+        at = len(self.ids)
+        self.ids.extend(len(raw).to_bytes(2, "little") + raw)
+        return at, self.model_code(model)
+
+    def versions(self, saved: list) -> tuple:
+        """The first version's fields and its ``more``; the others are chained in ``extra``."""
+        chain = [_stored_version(v, self.version_code, self.payload) for v in saved]
+        extra = self.extra
+        more = len(extra) if len(chain) > 1 else _NONE
+        for k, v in enumerate(chain[1:], start=2):
+            extra.append((*v, len(extra) + 1 if k < len(chain) else _NONE))
+        return (*chain[0], more)
+
+
 def _clock_of(saved) -> float:
     return -math.inf if saved is None else float(saved)
 
@@ -1038,7 +1114,7 @@ def _stored_version(saved, version_code, payload) -> tuple:
 
 def id_spans(ids: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(buf, id_start, id_len) of event ids, for batches built from Python strings."""
-    raw = [i.encode() for i in ids]
+    raw = [i.encode("utf-8", "surrogatepass") for i in ids]
     lengths = np.fromiter(map(len, raw), np.int64, len(raw))
     starts = np.zeros(len(raw), np.int64)
     np.cumsum(lengths[:-1], out=starts[1:])

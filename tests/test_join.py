@@ -204,25 +204,31 @@ def test_memory_stays_within_the_cap_over_a_long_stream():
 def test_a_model_with_labels_disabled_stays_out_of_the_join():
     import numpy as np
 
-    from driftwire.stream.labels import LabelRouter, join_predictions
-    from driftwire.stream.outcomes import OutcomeTracker
+    from driftwire.stream import decode as dec
+    from driftwire.stream.labels import LabelRouter
+    from driftwire.stream.monitor import PartitionMonitor, SeriesBudget
+    from driftwire.stream.router import Router
     from driftwire.stream.settings import DetectionConfig
 
     config = DetectionConfig.model_validate({"models": {"quiet": {"labels": {"enabled": False}}}})
-    joins = OutcomeTracker(config).joins
-    store = JoinStore(ttl=60.0, max_pending=100)
+    monitor = PartitionMonitor("predictions", 0, config, SeriesBudget(100))
+    monitor.enable_join(ttl=60.0, max_pending=100)
     predictions = [orjson.dumps({"event_id": "e1", "model": m, "model_version": "v1", "prediction": 1})
                    for m in ("quiet", "loud")]
     times = np.array([100.0, 100.0, 101.0, 101.0])
-    join_predictions(store, predictions, np.arange(2), set(), times, joins)
-    assert store.pending_predictions == 1  # only "loud" waits
+    router = Router(monitor, dec.PREDICTION, 1 << 20)
+    assert router.add_batch(predictions, np.arange(2), times) == []
+    monitor.join.add_predictions(*router.join_rows(monitor.joins, times))
+    assert monitor.join.pending_predictions == 1  # only "loud" waits
     labels = [orjson.dumps({"event_id": "e1", "model": m, "label": 1}) for m in ("quiet", "loud")]
-    router = LabelRouter(max_bytes=1 << 20)
-    errors = router.add_batch(labels, np.arange(2, 4), np.arange(2), times, store, joins)
+    label_router = LabelRouter(max_bytes=1 << 20)
+    errors = label_router.add_batch(labels, np.arange(2, 4), np.arange(2), times, monitor)
     assert errors == []
-    assert router.counts == {"quiet": 1, "loud": 1}  # both consumed and counted
-    assert [(p.model, p.event_id) for p in store.take_pairs()] == [("loud", "e1")]
-    assert store.pending_labels == 0
+    assert label_router.counts == {"quiet": 1, "loud": 1}  # both consumed and counted
+    pairs = monitor.join.take_pairs()
+    assert [(monitor.join_codes.model_names[m], pairs.event_id(i)) for i, m in enumerate(pairs.rows["model"])] == \
+        [("loud", "e1")]
+    assert monitor.join.pending_labels == 0
 
 
 def run_batched(store: JoinStore, ops, seed: int) -> tuple[dict, list, list]:
