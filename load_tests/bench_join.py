@@ -116,7 +116,7 @@ def steady_rate(proc, port: int, target: float, name: str, **labels) -> tuple[fl
             raise RuntimeError(f"{name} stopped at {count:,.0f} of {target:,.0f} for {STALL:.0f} s")
         if count >= START_UP * target:
             readings.append((time.perf_counter(), count))
-        time.sleep(0.2)
+        time.sleep(0.05)
     if len(readings) < 2:
         raise RuntimeError("the run ended between two readings: give it more events")
     (t0, c0), (t1, c1) = readings[0], readings[-1]
