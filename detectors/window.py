@@ -445,6 +445,9 @@ class WindowBank:
         # counts per learning code of a categorical series (the last column: unnamed categories)
         self.ref_cat = np.zeros((8, LEARN_CATEGORIES + 1))
         self._learning_codes: list[dict[str, int] | None] = []
+        #: counts the changes of what category codes mean (references set, learning started):
+        #: codes looked up before a change may not hold after it
+        self.generation = 0
         self._free_ref: list[int] = []
         self._out = np.zeros(4, dtype=np.int64)
         # scratch of update_messages, kept from batch to batch: fresh large arrays cost a page
@@ -523,6 +526,7 @@ class WindowBank:
             self.ref_cat = _grow(self.ref_cat, slot + 1)
             self.ref_cat[slot] = 0.0
             self._learning_codes[s] = {}
+            self.generation += 1
         self.ref_slot[s] = slot
 
     def _index_groups(self) -> None:
@@ -553,6 +557,7 @@ class WindowBank:
             ref = _Reference(profile, counts, codes={name: code for code, name in enumerate(names)},
                              others=None if others is None else frozenset(others))
         self.references[s] = ref
+        self.generation += 1
 
     def _numeric_reference(self, s: int, profile: dict, edges: np.ndarray) -> binning.FineBins:
         """Series ``s``'s fine bins of ``profile``, set up with what its closes need of the profile."""
@@ -620,6 +625,7 @@ class WindowBank:
             self._learning_codes[s] = None
             self.references[s] = None
             self._clear_bins(s)
+        self.generation += 1
         for s, profile in profiles.items():
             self.set_reference(s, profile)
         self.gint[group, _G_PHASE] = 1

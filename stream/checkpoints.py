@@ -100,7 +100,8 @@ class Checkpoints:
                 # them, and start from the partition's beginning as an uncommitted group does
                 offset = OFFSET_BEGINNING
             record = {"format": STATE_FORMAT, "offset": offset, **snapshot(key)}
-            publisher.produce(self.state_topic, zlib.compress(orjson.dumps(record)), self._record_key(key))
+            # level 1: the large parts (windows, the join) are compressed already
+            publisher.produce(self.state_topic, zlib.compress(orjson.dumps(record), 1), self._record_key(key))
             if offset >= 0:
                 commits.append(TopicPartition(key[0], key[1], offset))
         return commits

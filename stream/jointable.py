@@ -831,10 +831,10 @@ class JoinTable:
         t = self._t
         m = t.meta[0]
         n, n_bytes = int(m[n_rows]), int(m[n_ids])
-        taken = Records(getattr(t, rows)[:n].copy(), getattr(t, ids)[:n_bytes].tobytes())
+        taken = Records(_copied(getattr(t, rows)[:n]), getattr(t, ids)[:n_bytes].tobytes())
         m[n_rows] = m[n_ids] = 0
         if 8 * n < len(getattr(t, rows)) > 16 * _MIN:  # a burst gone: halve, one take at a time
-            self._t = t._replace(**{rows: getattr(t, rows)[:len(getattr(t, rows)) // 2].copy(),
+            self._t = t._replace(**{rows: _copied(getattr(t, rows)[:len(getattr(t, rows)) // 2]),
                                     ids: getattr(t, ids)[:len(getattr(t, ids)) // 2].copy()})
         return taken
 
@@ -1024,9 +1024,15 @@ def _moves(t: _Table, side: int) -> np.ndarray:
     return np.empty(max(1, int(t.sides[3 * side + TAIL] - t.sides[3 * side + HEAD])), np.int32)
 
 
+def _copied(rows: np.ndarray) -> np.ndarray:
+    """A copy of contiguous rows, as bytes (see :func:`_grown`)."""
+    return rows.view(np.uint8).copy().view(rows.dtype)
+
+
 def _grown(a: np.ndarray, size: int) -> np.ndarray:
     b = np.empty(max(size, len(a)), dtype=a.dtype)
-    b[:len(a)] = a
+    # as bytes: numpy copies an aligned structured array field by field, about 9x slower
+    b[:len(a)].view(np.uint8)[:] = a.view(np.uint8)
     return b
 
 

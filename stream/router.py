@@ -161,8 +161,10 @@ class Router:
         self._active: list[_Shape] = []
         #: the scanner's shapes; entry i is the model and _Shape of scanner id i (None: slow path)
         self._table = sc.ShapeTable(hash_mask)
-        #: ids of the categorical values the scanner reads, per window series
+        #: ids of the categorical values the scanner reads, per window series, and each id's window code
         self._vocabulary = Vocabulary()
+        self._codes = np.zeros(0)
+        self._codes_state = None
         self._table_shapes: list[tuple[str, _Shape | None]] = []
         #: window group of each scanner shape id (-1: none or slow path)
         self._table_groups = np.zeros(0, dtype=np.int64)
@@ -321,19 +323,35 @@ class Router:
         ws, spans, messages = self._table.gather_categories(scanned, indices)
         if not ws.size:
             return
-        vocabulary = self._vocabulary
-        ids = vocabulary.intern(buf, spans, ws)
-        # The windows name categories; the few distinct (series, value) pairs of a batch are
-        # looked up once each, in the order they first come.
-        keys = (ws << 32) | (ids - OTHER)
-        unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        codes = np.empty(unique.size)
+        ids = self._vocabulary.intern(buf, spans, ws)
+        self._categories.append((ws, self._window_codes(ws, ids), messages))
+
+    def _window_codes(self, ws: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """The window code of each value (vocabulary id ``ids[i]`` of window series ``ws[i]``).
+        A value's code is looked up once, by name, and kept until the windows change what
+        codes mean; values beyond the vocabulary's bound take their series' 'other'."""
         windows = self.monitor.windows
-        names = vocabulary.names
-        for j in np.argsort(first, kind="stable").tolist():
-            s, v = int(ws[first[j]]), int(ids[first[j]])
-            codes[j] = windows.category_code(s, names[v]) if v != OTHER else windows.other_code(s)
-        self._categories.append((ws, codes[inverse], messages))
+        state = (id(windows), windows.generation, self._vocabulary.generation)
+        names = self._vocabulary.names
+        if state != self._codes_state:
+            self._codes_state, self._codes = state, np.full(len(names), np.nan)
+        elif self._codes.size < len(names):
+            self._codes = np.concatenate((self._codes, np.full(len(names) - self._codes.size, np.nan)))
+        named = ids != OTHER
+        codes = np.empty(ids.size)
+        codes[named] = self._codes[ids[named]]
+        unknown = named & np.isnan(codes)
+        if unknown.any():
+            # in the order they first come: while a reference is learnt, that order gives the codes
+            new, first = np.unique(ids[unknown], return_index=True)
+            scopes = ws[unknown][first]
+            for j in np.argsort(first, kind="stable").tolist():
+                self._codes[new[j]] = windows.category_code(int(scopes[j]), names[int(new[j])])
+            codes[unknown] = self._codes[ids[unknown]]
+        if not named.all():
+            other = ~named
+            codes[other] = [windows.other_code(int(s)) for s in ws[other].tolist()]
+        return codes
 
     def _fast_events(self, status, ids, indices) -> None:
         fast = np.flatnonzero(status == sc.FAST)

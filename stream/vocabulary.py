@@ -125,6 +125,7 @@ class Vocabulary:
     def __init__(self, max_per_scope: int = MAX_PER_SCOPE, max_bytes: int = MAX_BYTES):
         self.max_per_scope = max_per_scope
         self.max_bytes = max_bytes
+        self.generation = -1
         self.reset()
 
     def reset(self) -> None:
@@ -134,6 +135,8 @@ class Vocabulary:
                            np.zeros(8, np.int64), np.zeros(2, np.int64))
         #: each id's value
         self.names: list[str] = []
+        #: counts the resets: ids of one generation mean nothing in the next
+        self.generation += 1
 
     def maybe_reset(self) -> bool:
         """Start afresh if the values' bytes reached their bound; whether it did. Call it only
