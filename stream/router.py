@@ -171,7 +171,7 @@ class Router:
         #: per scanner shape id: feature count, model and version codes of the join
         self._table_codes = np.zeros((0, 3), dtype=np.int64)
         #: the last batch as the join takes it: (buffer, scan, message positions), and the
-        #: events the per-event path took, (message, event)
+        #: events the per-event path took, (message, model, version, event id, prediction, score)
         self._scanned = None
         self._slow_events: list = []
         self._stale_table = False
@@ -215,7 +215,9 @@ class Router:
                 times[index] = t
         self.counts[model] = self.counts.get(model, 0) + 1
         if self.kind == dec.PREDICTION:
-            self._slow_events.append((index, event))
+            # plain values, not the event: tuples of them leave the garbage collector's watch
+            self._slow_events.append((index, model, event.model_version or "unknown", event.event_id,
+                                      event.prediction, event.score))
         return model
 
     def decode(self, value: bytes | None):
@@ -292,7 +294,7 @@ class Router:
         """The event ids of the last batch's messages."""
         buf, scanned, indices = self._scanned
         return EventIds(buf, scanned, indices, self._table_codes[:, 0].copy(),
-                        [(i, e.event_id) for i, e in self._slow_events])
+                        [(event[0], event[3]) for event in self._slow_events])
 
     def join_rows(self, joins, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(buffer, :data:`~.jointable.PREDICTIONS` rows) of the last batch's valid predictions of
@@ -310,8 +312,7 @@ class Router:
         rows = codes.scanned_rows(buf, scanned, fast, scanned.vstart[fast] + info[:, 0], info[:, 1],
                                   times[indices[fast]], indices[fast], PREDICTIONS)
         rows["version"] = info[:, 2]
-        slow = [(i, e.model, e.model_version or "unknown", e.event_id, e.prediction, e.score, times[i], -1)
-                for i, e in self._slow_events if joins(e.model)]
+        slow = [(*event, times[event[0]], -1) for event in self._slow_events if joins(event[1])]
         if slow:
             buf, more = codes.event_rows(buf, slow, PREDICTIONS)
             rows = np.concatenate((rows, more))
@@ -463,6 +464,7 @@ class Router:
             shape.values = []
             shape.messages = []
         self._active = []
+        self._slow_events = []
         self.counts = {}
         if not parts:
             empty = np.empty(0, dtype=np.int64)

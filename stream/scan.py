@@ -652,7 +652,8 @@ def _fits(buf, s, e, t, event_kind, width, out, cur, tp):
         return False
     for j in range(nfeat + EXTRA):
         out.vals[cur + j] = np.nan  # strings, bools, nulls and absent outputs and times
-        out.spans[cur + j] = -1
+    # Spans are read only where a slot sets them, and at the prediction, which may be a number.
+    out.spans[cur + nfeat + C_PREDICTION] = -1
     return _match(buf, s, e, t, tp, meta[t, M_SLOTS], out, cur)
 
 
@@ -1064,11 +1065,16 @@ class ShapeTable:
     def gather(self, scanned: Scanned, index: np.ndarray):
         """(series, values, messages, FAST messages per shape id) of the FAST messages."""
         counts = np.zeros(len(self), dtype=np.int64)
-        return (*self.numeric.gather(scanned, scanned.vals, index, counts), counts)
+        # the columns the scan wrote bound what is selected from them
+        return (*self.numeric.gather(scanned, scanned.vals, index, counts, int(self.state[2])), counts)
 
     def gather_categories(self, scanned: Scanned, index: np.ndarray):
         """(window series, spans, messages) of the FAST messages' categorical values."""
-        return self.categorical.gather(scanned, scanned.spans, index, np.zeros(len(self), dtype=np.int64))
+        if not self.categorical.off[self.resolved]:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, empty
+        return self.categorical.gather(scanned, scanned.spans, index, np.zeros(len(self), dtype=np.int64),
+                                       int(self.state[2]))
 
 
 class _Selections:
@@ -1092,9 +1098,7 @@ class _Selections:
             self.series[a:a + k] = series
         self.off[sid + 1] = a + k
 
-    def gather(self, scanned: Scanned, columns: np.ndarray, index: np.ndarray, counts: np.ndarray):
-        resolved = np.flatnonzero(scanned.status == FAST)
-        size = int((self.off[scanned.ids[resolved] + 1] - self.off[scanned.ids[resolved]]).sum())
+    def gather(self, scanned: Scanned, columns: np.ndarray, index: np.ndarray, counts: np.ndarray, size: int):
         out_series = np.empty(size, dtype=np.int64)
         out_values = np.empty(size, dtype=columns.dtype)
         out_messages = np.empty(size, dtype=np.int64)
