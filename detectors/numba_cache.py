@@ -1,6 +1,6 @@
 """numba's on-disk cache, made forgiving: an entry that cannot be loaded is compiled again.
 
-    import driftwire.detectors   # installs it; so does driftwire.stream.scan
+    import driftwire.detectors   # installs it; so does driftwire.stream.ingest.scan
 
 A cache entry written by another numba or under another module name, or truncated by a full
 disk, makes numba raise from the first call of a kernel (``UnpicklingError``,

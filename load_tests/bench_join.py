@@ -32,7 +32,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
 from driftwire.stream.broker import bus, free_port
-from driftwire.stream.join import OUTCOMES
+from driftwire.stream.join.store import OUTCOMES
 
 from .bench_service import START_UP, driftwire_process
 

@@ -25,8 +25,8 @@ import uuid
 
 import numpy as np
 
-from driftwire.stream.join import OUTCOMES, JoinStore
-from driftwire.stream.jointable import LABELS, PREDICTIONS, JoinTable, warm_up
+from driftwire.stream.join.store import OUTCOMES, JoinStore
+from driftwire.stream.join.table import LABELS, PREDICTIONS, JoinTable, warm_up
 
 RATE = 1000.0  # predictions per second of event time
 TTL = 60.0

@@ -4,7 +4,7 @@
 routed in batches of 5000 and flushed after each batch, as the service does. Prints the best
 and the median of several repeats, in microseconds per event. Run:
 ``python -m load_tests.bench_router [--events N] [--repeat R] [--baseline OLD_ROUTER_PY]``; with
-``--baseline`` (e.g. ``git show REV:stream/router.py > /tmp/router_old.py``) the per-message
+``--baseline`` (e.g. ``git show REV:stream/ingest/router.py > /tmp/router_old.py``) the per-message
 path of that version of the router is measured too.
 """
 
@@ -19,9 +19,9 @@ import time
 import numpy as np
 import orjson
 
-from driftwire.stream import decode as dec
-from driftwire.stream.monitor import PartitionMonitor, SeriesBudget
-from driftwire.stream.router import Router
+from driftwire.stream.detect.monitor import PartitionMonitor, SeriesBudget
+from driftwire.stream.ingest import decode as dec
+from driftwire.stream.ingest.router import Router
 from driftwire.stream.settings import DetectionConfig
 
 FEATURES = 10
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--baseline", help="another version of stream/router.py to measure add of")
+    parser.add_argument("--baseline", help="another version of stream/ingest/router.py to measure add of")
     args = parser.parse_args(argv)
     msgs = events(args.events)
     print(f"{args.events} events, {FEATURES} numeric features each, batches of {BATCH}; us per event")

@@ -3,7 +3,7 @@
 Values are checked by type, not coerced: the string ``"1.5"`` is not a number and ``true`` is not
 the number 1, as in JSON. Each check raises one error that says what the value should have been,
 so a rejected event names its field and the reason. These are the rules the hot-path decoder in
-``driftwire.stream.decode`` implements by hand.
+``driftwire.stream.ingest.decode`` implements by hand.
 """
 
 from __future__ import annotations

@@ -18,8 +18,7 @@ import sys
 import threading
 
 from driftwire.schemas.reference import MAX_BINS, MAX_CATEGORIES
-
-from .broker import BrokerError
+from driftwire.stream.broker import BrokerError
 
 #: exit statuses besides 0, listed in ``driftwire --help``
 EXIT_FAILED = 1
@@ -40,7 +39,7 @@ class CommandError(Exception):
 
 
 def _settings(args):
-    from .settings import Settings
+    from driftwire.stream.settings import Settings
 
     overrides = {}
     for name in ("bootstrap_servers", "group_id", "metrics_port", "config"):
@@ -73,7 +72,7 @@ def _load_config(path):
     """The detection config, or a one-line error naming the file and, for YAML, the line."""
     import yaml
 
-    from .settings import load_config
+    from driftwire.stream.settings import load_config
 
     try:
         return load_config(path)
@@ -106,7 +105,7 @@ def _check_bus(conf: dict, timeout: float) -> None:
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
-    from .service import connection_config
+    from driftwire.stream.service import connection_config
 
     servers = conf.get("bootstrap.servers")
     if not servers:
@@ -158,7 +157,7 @@ def _bounded(lo: int, hi: int):
 
 def _parse_drift(text: str):
     """MODEL:FEATURE@EVENT[:SHIFT[:SCALE]], e.g. fraud-detector:amount@20000:1.5"""
-    from .simulate import Drift
+    from driftwire.stream.simulate import Drift
 
     try:
         target, schedule = text.split("@", 1)
@@ -183,7 +182,7 @@ def _stop_on_signals() -> threading.Event:
 
 def cmd_run(args) -> int:
     stop = _stop_on_signals()
-    from .service import client_config
+    from driftwire.stream.service import client_config
 
     settings = _settings(args)
     config = _load_config(settings.config)
@@ -195,7 +194,7 @@ def cmd_run(args) -> int:
 
 def _service(settings, config, stop):
     """The service with its metrics server listening, or a one-line error."""
-    from .service import DriftService
+    from driftwire.stream.service import DriftService
 
     try:
         service = DriftService(settings, config, stop=stop)
@@ -213,7 +212,7 @@ def _service(settings, config, stop):
 def cmd_simulate(args) -> int:
     from confluent_kafka import Producer
 
-    from . import simulate
+    from driftwire.stream import simulate
 
     settings = _settings(args)
     conf = {"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 20, **settings.kafka_properties()}
@@ -231,7 +230,7 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .demo import run_demo
+    from driftwire.stream.demo import run_demo
 
     settings = _settings(args)  # a bad DRIFTWIRE_* variable fails now, before a broker starts
     config = _load_config(settings.config)
@@ -255,7 +254,7 @@ def _check_port(host: str, port: int) -> None:
 
 
 def cmd_broker(args) -> int:
-    from .broker import EmbeddedBroker
+    from driftwire.stream.broker import EmbeddedBroker
 
     if args.port:
         _check_port(args.host, args.port)
@@ -274,7 +273,7 @@ def cmd_broker(args) -> int:
 def cmd_warm_up(args) -> int:
     """Compile every numba kernel into numba's cache (an image build runs this once), so that
     ``driftwire run`` starts in seconds whatever detectors its config names."""
-    from .service import warm_up_kernels
+    from driftwire.stream.service import warm_up_kernels
 
     print(f"numba kernels compiled or loaded in {warm_up_kernels():.1f} s")
     return 0
@@ -282,7 +281,7 @@ def cmd_warm_up(args) -> int:
 
 def cmd_profile(args) -> int:
     """Write the reference profile of a training data file (see :mod:`.profiling`)."""
-    from .profiling import build_profile
+    from driftwire.stream.profiling import build_profile
 
     try:
         profile = build_profile(args.data, args.model, args.model_version, bins=args.bins, top_k=args.top_k,

@@ -20,10 +20,10 @@ from collections import Counter
 import orjson
 from confluent_kafka import Consumer, Producer
 
-from . import simulate
-from .broker import FAST_GROUP_CONFIG, bus
-from .service import DriftService, ensure_topics
-from .settings import Settings, load_config
+from driftwire.stream import simulate
+from driftwire.stream.broker import FAST_GROUP_CONFIG, bus
+from driftwire.stream.service import DriftService, ensure_topics
+from driftwire.stream.settings import Settings, load_config
 
 BAD_EVENTS = (
     b'{"event_id": "bad-1", "model": "fraud-detector", "prediction": ',  # truncated JSON

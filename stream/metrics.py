@@ -22,7 +22,7 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import generate_latest
 
-from .caps import ModelCap
+from driftwire.stream.detect.caps import ModelCap
 
 #: the model label value used once ``max_models`` distinct models have been seen.
 OTHER_MODEL = "__other__"

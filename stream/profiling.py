@@ -23,7 +23,7 @@ and the column, never a profile of guessed data:
 The ground-truth label (the ``label`` key of an event-shaped row, or the column named by
 ``label_column``, ``label`` by default) becomes the profile's ``label``, the reference of label
 drift: categorical class names for a classification, numeric for a regression, decided as the
-service decides a model's task (:func:`driftwire.stream.outcomes.infer_task`).
+service decides a model's task (:func:`driftwire.stream.detect.outcomes.infer_task`).
 """
 
 from __future__ import annotations
@@ -37,8 +37,7 @@ import orjson
 
 from driftwire.detectors.profile import DEFAULT_BINS, DEFAULT_TOP_K, categorical_profile, numeric_profile
 from driftwire.schemas import ReferenceProfile
-
-from .outcomes import CLASSIFICATION, class_name, infer_task
+from driftwire.stream.detect.outcomes import CLASSIFICATION, class_name, infer_task
 
 #: columns of event-shaped rows that are not signals
 _EVENT_KEYS = frozenset({"event_id", "model", "model_version", "timestamp", "features"})

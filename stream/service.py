@@ -33,20 +33,21 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from driftwire.detectors import kernels, standardize, window
 from driftwire.detectors.performance import KEEP_TESTING, PROMOTE, ROLLBACK
-
-from . import decode as dec
-from . import jointable, rules, scan, vocabulary
-from .alerting import AlertStage, Source, Subject, close_window
-from .checkpoints import Checkpoints
-from .join_batch import Pairs
-from .labels import LabelRouter
-from .metrics import HealthState, Metrics, MetricsServer
-from .monitor import PartitionMonitor, SeriesBudget
-from .publish import Cooldown, Publisher, comparison_finding
-from .references import ReferenceReader, load_profile_files
-from .retrain import RetrainPlanner
-from .router import Router
-from .settings import DetectionConfig, Settings
+from driftwire.stream.alert.publish import Cooldown, Publisher, comparison_finding
+from driftwire.stream.alert.retrain import RetrainPlanner
+from driftwire.stream.alert.stage import AlertStage, Source, Subject, close_window
+from driftwire.stream.detect import rules
+from driftwire.stream.detect.monitor import PartitionMonitor, SeriesBudget
+from driftwire.stream.ingest import decode as dec
+from driftwire.stream.ingest import scan, vocabulary
+from driftwire.stream.ingest.labels import LabelRouter
+from driftwire.stream.ingest.router import Router
+from driftwire.stream.join import table as jointable
+from driftwire.stream.join.batch import Pairs
+from driftwire.stream.metrics import HealthState, Metrics, MetricsServer
+from driftwire.stream.settings import DetectionConfig, Settings
+from driftwire.stream.state.checkpoints import Checkpoints
+from driftwire.stream.state.references import ReferenceReader, load_profile_files
 
 log = logging.getLogger("driftwire")
 

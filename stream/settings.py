@@ -309,7 +309,7 @@ class ResolvedLabelsConfig(BaseModel):
 
 
 class JoinConfig(BaseModel):
-    """The label join (the ``join:`` section; see :mod:`driftwire.stream.join`): how long, in
+    """The label join (the ``join:`` section; see :mod:`driftwire.stream.join.store`): how long, in
     seconds of event time, a prediction waits for its label (and a label for its prediction),
     how many of each wait per input partition at most, and how far in event time one topic is
     read ahead of the other while both have records to read.
@@ -348,7 +348,7 @@ class RetrainConfig(BaseModel):
 
 class ComparisonConfig(BaseModel):
     """How versions of one model are compared (the ``comparison:`` section, global or per model;
-    see :mod:`driftwire.stream.compare`).
+    see :mod:`driftwire.stream.detect.compare`).
 
     ``champion``: the version the others are compared with; unnamed, the version that appeared
     first in the partition. Every ``every`` events of a challenger (predicted by the champion

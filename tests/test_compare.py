@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from driftwire.schemas import SCHEMA_DIR, ModelComparison
-from driftwire.stream.compare import ComparisonTracker
-from driftwire.stream.join import JoinStore
-from driftwire.stream.join_batch import JoinCodes, Pairs
-from driftwire.stream.outcomes import OutcomeTracker
+from driftwire.stream.detect.compare import ComparisonTracker
+from driftwire.stream.detect.outcomes import OutcomeTracker
+from driftwire.stream.join.batch import JoinCodes, Pairs
+from driftwire.stream.join.store import JoinStore
 from driftwire.stream.settings import DetectionConfig
 
 #: codes of the models, versions and classes of the pairs fed to the trackers

@@ -1,6 +1,6 @@
 """The alert cooldown, in event time."""
 
-from driftwire.stream.publish import Cooldown
+from driftwire.stream.alert.publish import Cooldown
 
 KEY = ("m", "v1", "amount", "adwin", "critical")
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from driftwire.schemas import FeatureEvent, PredictionEvent
-from driftwire.stream import decode as dec
+from driftwire.stream.ingest import decode as dec
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-(10**20), 10**20),

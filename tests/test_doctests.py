@@ -10,7 +10,7 @@ import driftwire.detectors
 
 MODULES = sorted(
     f"driftwire.detectors.{m.name}" for m in pkgutil.iter_modules(driftwire.detectors.__path__)
-) + ["driftwire.detectors", "driftwire.stream.join"]
+) + ["driftwire.detectors", "driftwire.stream.join.store"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -1,18 +1,18 @@
-"""The exact number readers agree bit for bit with Python's float(), and with the scanner's readers
-on what is a number at all."""
+"""The exact number readers agree bit for bit with Python's float(), and with the readers they
+replaced (:mod:`numbers_v0`) on what is a number at all."""
 
 from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 
 import numba as nb
+import numbers_v0 as v0
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from driftwire.stream import floats as fl
-from driftwire.stream import scan as sc
+from driftwire.stream.ingest import floats as fl
 
 PAD = 64
 SEPARATORS = [b",", b"}", b" ", b"]", b"\n"]
@@ -33,13 +33,13 @@ def _run_plain(buf, starts, ends, out_end, out_val, out_code):
 @nb.njit(cache=True)
 def _run_old_number(buf, starts, ends, out_end, out_val, out_code):
     for i in range(starts.shape[0]):
-        out_end[i], out_val[i], out_code[i] = sc._number(buf, starts[i], ends[i])
+        out_end[i], out_val[i], out_code[i] = v0._number(buf, starts[i], ends[i])
 
 
 @nb.njit(cache=True)
 def _run_old_plain(buf, starts, ends, out_end, out_val, out_code):
     for i in range(starts.shape[0]):
-        out_end[i], out_val[i], out_code[i] = sc._plain_number(buf, starts[i], ends[i])
+        out_end[i], out_val[i], out_code[i] = v0._plain_number(buf, starts[i], ends[i])
 
 
 @nb.njit(cache=True)

@@ -7,7 +7,7 @@ import random
 import orjson
 import pytest
 
-from driftwire.stream.join import OUTCOMES, JoinStore
+from driftwire.stream.join.store import OUTCOMES, JoinStore
 
 
 def joined(store: JoinStore) -> list[tuple]:
@@ -204,10 +204,10 @@ def test_memory_stays_within_the_cap_over_a_long_stream():
 def test_a_model_with_labels_disabled_stays_out_of_the_join():
     import numpy as np
 
-    from driftwire.stream import decode as dec
-    from driftwire.stream.labels import LabelRouter
-    from driftwire.stream.monitor import PartitionMonitor, SeriesBudget
-    from driftwire.stream.router import Router
+    from driftwire.stream.detect.monitor import PartitionMonitor, SeriesBudget
+    from driftwire.stream.ingest import decode as dec
+    from driftwire.stream.ingest.labels import LabelRouter
+    from driftwire.stream.ingest.router import Router
     from driftwire.stream.settings import DetectionConfig
 
     config = DetectionConfig.model_validate({"models": {"quiet": {"labels": {"enabled": False}}}})

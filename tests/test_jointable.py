@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from driftwire.stream import jointable
-from driftwire.stream.join import OUTCOMES, JoinStore
-from driftwire.stream.jointable import LABELS, PREDICTIONS, JoinTable, id_spans
+from driftwire.stream.join import table as jointable
+from driftwire.stream.join.store import OUTCOMES, JoinStore
+from driftwire.stream.join.table import LABELS, PREDICTIONS, JoinTable, id_spans
 
 MODELS = ("fraud", "churn")
 VERSIONS = ("v1", "v2", "v3")

@@ -10,12 +10,12 @@ import pytest
 from scipy.stats import chi2_contingency, ks_2samp
 
 from driftwire.schemas import ReferenceProfile
+from driftwire.stream.alert.publish import alert_id
 from driftwire.stream.cli import main as cli_main
-from driftwire.stream.join import Pair
-from driftwire.stream.join_batch import Pairs
-from driftwire.stream.monitor import PartitionMonitor, SeriesBudget
+from driftwire.stream.detect.monitor import PartitionMonitor, SeriesBudget
+from driftwire.stream.join.batch import Pairs
+from driftwire.stream.join.store import Pair
 from driftwire.stream.profiling import build_profile
-from driftwire.stream.publish import alert_id
 from driftwire.stream.settings import DetectionConfig
 
 WINDOW = 1000

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from driftwire.detectors import window
-from driftwire.stream.monitor import CAPPED, DISABLED, PartitionMonitor, SeriesBudget
+from driftwire.stream.detect.monitor import CAPPED, DISABLED, PartitionMonitor, SeriesBudget
 from driftwire.stream.settings import DetectionConfig
 
 

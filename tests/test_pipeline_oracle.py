@@ -11,13 +11,13 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from driftwire.stream import decode as dec
-from driftwire.stream.join import JoinStore
-from driftwire.stream.join_batch import Pairs
-from driftwire.stream.labels import LabelRouter
-from driftwire.stream.monitor import PartitionMonitor, SeriesBudget
-from driftwire.stream.outcomes import class_name
-from driftwire.stream.router import Router
+from driftwire.stream.detect.monitor import PartitionMonitor, SeriesBudget
+from driftwire.stream.detect.outcomes import class_name
+from driftwire.stream.ingest import decode as dec
+from driftwire.stream.ingest.labels import LabelRouter
+from driftwire.stream.ingest.router import Router
+from driftwire.stream.join.batch import Pairs
+from driftwire.stream.join.store import JoinStore
 from driftwire.stream.settings import DetectionConfig
 
 TTL = 50.0

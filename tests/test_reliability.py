@@ -17,15 +17,15 @@ from test_restart import ready, start_service, write_config
 
 from busutil import fast_config, metric_samples, read_topic, running, simulated, total, wait_until
 from driftwire.schemas import LabelEvent, PredictionEvent, accepts
-from driftwire.stream import decode as dec
 from driftwire.stream import hostile, simulate
+from driftwire.stream.alert.publish import Publisher
 from driftwire.stream.broker import free_port
-from driftwire.stream.checkpoints import Checkpoints
-from driftwire.stream.jointable import JoinTable
-from driftwire.stream.monitor import PartitionMonitor
-from driftwire.stream.publish import Publisher
-from driftwire.stream.router import Router
+from driftwire.stream.detect.monitor import PartitionMonitor
+from driftwire.stream.ingest import decode as dec
+from driftwire.stream.ingest.router import Router
+from driftwire.stream.join.table import JoinTable
 from driftwire.stream.service import DriftService, ensure_topics
+from driftwire.stream.state.checkpoints import Checkpoints
 
 pytestmark = pytest.mark.broker
 

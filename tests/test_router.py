@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_decode import documents
 
-from driftwire.stream import decode as dec
-from driftwire.stream.monitor import PartitionMonitor, SeriesBudget
-from driftwire.stream.router import Router
+from driftwire.stream.detect.monitor import PartitionMonitor, SeriesBudget
+from driftwire.stream.ingest import decode as dec
+from driftwire.stream.ingest.router import Router
 from driftwire.stream.settings import DetectionConfig
 
 

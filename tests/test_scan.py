@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from driftwire.stream import decode as dec
-from driftwire.stream import scan as sc
-from driftwire.stream.monitor import PartitionMonitor, SeriesBudget
-from driftwire.stream.router import Router
+from driftwire.stream.detect.monitor import PartitionMonitor, SeriesBudget
+from driftwire.stream.ingest import decode as dec
+from driftwire.stream.ingest import scan as sc
+from driftwire.stream.ingest.router import Router
 from driftwire.stream.settings import DetectionConfig
 
 # -- raw JSON text of events, valid ones of many forms and corrupted ones ---------------------

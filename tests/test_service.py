@@ -24,7 +24,7 @@ from busutil import (
 )
 from driftwire.schemas import DriftAlert, json_schemas
 from driftwire.stream import simulate
-from driftwire.stream.publish import DLQ_MAX_VALUE_BYTES, H_OFFSET, H_PARTITION, H_REASON, H_SIZE, H_TOPIC
+from driftwire.stream.alert.publish import DLQ_MAX_VALUE_BYTES, H_OFFSET, H_PARTITION, H_REASON, H_SIZE, H_TOPIC
 from driftwire.stream.service import DriftService, ensure_topics
 
 pytestmark = pytest.mark.broker

@@ -28,13 +28,12 @@ from driftwire.detectors.performance import (
     RegressionWindow,
     binary_p_true,
 )
-
-from .publish import finite_or_none
-from .rules import Finding
-from .settings import DetectionConfig, ResolvedLabelsConfig
+from driftwire.stream.alert.publish import finite_or_none
+from driftwire.stream.detect.rules import Finding
+from driftwire.stream.settings import DetectionConfig, ResolvedLabelsConfig
 
 if TYPE_CHECKING:
-    from .join_batch import Pairs
+    from driftwire.stream.join.batch import Pairs
 
 MAX_CLASSES = 64
 CLASSIFICATION, REGRESSION = "classification", "regression"

@@ -1,6 +1,6 @@
 """From a closed window's statistics to findings: which rule of :class:`DriftRules` a signal broke.
 
-Each finding becomes one alert (see :class:`driftwire.stream.alerting.AlertStage`); its
+Each finding becomes one alert (see :class:`driftwire.stream.alert.stage.AlertStage`); its
 ``statistic`` is the alert's ``detector`` field, so a window alert reads like a detector's.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .settings import DriftRules
+from driftwire.stream.settings import DriftRules
 
 #: window statistics exported as driftwire_drift_statistic (detector label = the statistic)
 GAUGED = ("psi", "js_distance", "kl_divergence", "hellinger", "ks", "ks_pvalue", "wasserstein", "wasserstein_std",

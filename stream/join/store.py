@@ -54,7 +54,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .publish import finite_or_none
+from driftwire.stream.alert.publish import finite_or_none
 
 #: what can become of an event in the join, the label of ``driftwire_join_events_total``
 OUTCOMES = (

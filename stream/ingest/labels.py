@@ -1,9 +1,9 @@
 """Read label events into the label join, a batch at a time.
 
-A batch of labels is scanned in one numba pass (:mod:`.scan`, events of kind LABELS); the
+A batch of labels is scanned in one numba pass (:mod:`driftwire.stream.ingest.scan`, events of kind LABELS); the
 labels it cannot read are decoded one by one (msgspec, then the reference check of
-:func:`driftwire.stream.decode.check_label` for anything msgspec refuses, which raises the
-precise error). Both become rows of the join (:mod:`.join_batch`), in message order.
+:func:`driftwire.stream.ingest.decode.check_label` for anything msgspec refuses, which raises the
+precise error). Both become rows of the join (:mod:`driftwire.stream.join.batch`), in message order.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ import msgspec
 import numpy as np
 
 from driftwire.schemas.fields import MAX_NAME_LENGTH
-
-from . import decode as dec
-from . import scan as sc
-from .jointable import LABELS
-from .router import MAX_EVENT_TIME, MAX_SHAPES, EventIds
+from driftwire.stream.ingest import decode as dec
+from driftwire.stream.ingest import scan as sc
+from driftwire.stream.ingest.router import MAX_EVENT_TIME, MAX_SHAPES, EventIds
+from driftwire.stream.join.table import LABELS
 
 _Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_LENGTH)]
 
@@ -36,7 +35,7 @@ _LABEL = msgspec.json.Decoder(_PlainLabel)
 
 
 def decode_label(value: bytes | None, max_bytes: int) -> dec.Label:
-    """Bytes of one label message to a checked :class:`~driftwire.stream.decode.Label`."""
+    """Bytes of one label message to a checked :class:`~driftwire.stream.ingest.decode.Label`."""
     if value is None or len(value) > max_bytes:
         dec.check_size(value, max_bytes)
     try:

@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 
 from driftwire.schemas import DriftAlert, OffsetRange, RetrainReason, RetrainRequest
 from driftwire.schemas.comparison import COMPARISON_DETECTOR
-
-from .publish import utc
-from .settings import RetrainConfig
+from driftwire.stream.alert.publish import utc
+from driftwire.stream.settings import RetrainConfig
 
 REQUEST_NAMESPACE = uuid.UUID("0b8e2d4a-61c3-4f5e-a7d9-3c1f8b2e6a57")
 #: reasons kept per request: the first ones, which started the decay

@@ -17,8 +17,7 @@ from confluent_kafka import Consumer, KafkaException
 from pydantic import ValidationError
 
 from driftwire.schemas import ReferenceProfile
-
-from .compacted import read_to_end
+from driftwire.stream.state.compacted import read_to_end
 
 log = logging.getLogger("driftwire")
 

@@ -26,7 +26,7 @@ import numpy as np
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from .compacted import read_to_end
+from driftwire.stream.state.compacted import read_to_end
 
 #: the format of a checkpoint record
 STATE_FORMAT = 1

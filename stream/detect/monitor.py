@@ -16,13 +16,12 @@ import numpy as np
 from driftwire.detectors import make_bank, window
 from driftwire.detectors.standardize import WarmupStandardizer
 from driftwire.detectors.window import CATEGORICAL, NUMERIC, WindowBank, WindowClose
-
-from .caps import SeriesBudget
-from .compare import ComparisonTracker
-from .join_batch import JoinCodes, Pairs
-from .jointable import JoinTable
-from .outcomes import CLASSIFICATION, REGRESSION, OutcomeTracker
-from .settings import DetectionConfig, DetectorSpec, ResolvedSignalConfig, ResolvedWindowConfig
+from driftwire.stream.detect.caps import SeriesBudget
+from driftwire.stream.detect.compare import ComparisonTracker
+from driftwire.stream.detect.outcomes import CLASSIFICATION, REGRESSION, OutcomeTracker
+from driftwire.stream.join.batch import JoinCodes, Pairs
+from driftwire.stream.join.table import JoinTable
+from driftwire.stream.settings import DetectionConfig, DetectorSpec, ResolvedSignalConfig, ResolvedWindowConfig
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +31,7 @@ CAPPED = -2
 
 #: signals that are model outputs; every other signal is a feature.
 OUTPUT_SIGNALS = ("prediction", "score")
-#: the signal of a model's error on labelled predictions (see :mod:`.outcomes`), and the signal
+#: the signal of a model's error on labelled predictions (see :mod:`driftwire.stream.detect.outcomes`), and the signal
 #: of the labels themselves; the series of both are keyed apart (a feature may be named so too)
 ERROR_SIGNAL = "error"
 LABEL_SIGNAL = "label"

@@ -7,7 +7,7 @@ unusual form). It never guesses: anything outside the subset is SLOW.
 
 The FAST subset: one JSON object, keys plain ASCII without escapes; strings printable ASCII
 without escapes; numbers in strict JSON grammar read exactly as Python reads them (integers below 2**53,
-decimals of up to 19 significant digits: see :mod:`.floats`); true,
+decimals of up to 19 significant digits: see :mod:`driftwire.stream.ingest.floats`); true,
 false, null; a flat ``features`` object of such scalars; other keys only with scalar values;
 no known key twice; ``timestamp`` a number or an RFC 3339 string of the common form.
 
@@ -37,9 +37,8 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from driftwire.detectors.numba_cache import tolerate_unreadable_entries
 from driftwire.schemas.fields import MAX_NAME_LENGTH
-
-from .floats import number as _number
-from .floats import plain_number as _plain_number
+from driftwire.stream.ingest.floats import number as _number
+from driftwire.stream.ingest.floats import plain_number as _plain_number
 
 tolerate_unreadable_entries()
 

@@ -7,7 +7,7 @@
 
 A prediction or label value travels as ``(value, code)``: a number is ``(value, NUMBER)``; a
 string or boolean is ``(NaN, id)`` of its bytes in the class vocabulary of its model, so that
-``"churn"``, ``true`` and ``"true"`` compare as the classes :func:`~.outcomes.class_name` names.
+``"churn"``, ``true`` and ``"true"`` compare as the classes :func:`~driftwire.stream.detect.outcomes.class_name` names.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import math
 
 import numpy as np
 
-from . import scan as sc
-from .join import Pair, Shared
-from .jointable import LABELS, PAIR, PREDICTIONS, Records
-from .outcomes import class_name
-from .vocabulary import OTHER, Vocabulary
+from driftwire.stream.detect.outcomes import class_name
+from driftwire.stream.ingest import scan as sc
+from driftwire.stream.ingest.vocabulary import OTHER, Vocabulary
+from driftwire.stream.join.store import Pair, Shared
+from driftwire.stream.join.table import LABELS, PAIR, PREDICTIONS, Records
 
 #: the code of a value that is a number
 NUMBER = -2
@@ -159,7 +159,7 @@ class JoinCodes:
 
 
 class Pairs:
-    """A batch's joined pairs as columns (:data:`~.jointable.PAIR` rows), with the class name
+    """A batch's joined pairs as columns (:data:`~.table.PAIR` rows), with the class name
     of each prediction and label as an index into ``names``: the stages after the join
     compare, count and window classes without a Python call per pair."""
 
@@ -178,7 +178,7 @@ class Pairs:
 
     @classmethod
     def of(cls, pairs: list[Pair], codes: JoinCodes) -> Pairs:
-        """The columns of pairs given one by one (as :class:`~.join.JoinStore` gives them)."""
+        """The columns of pairs given one by one (as :class:`~.store.JoinStore` gives them)."""
         rows = np.zeros(len(pairs), dtype=PAIR)
         for i, p in enumerate(pairs):
             model = codes.model(p.model)

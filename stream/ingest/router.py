@@ -2,7 +2,7 @@
 
 Events of one model come in few *shapes*: the same feature names, each value of the same JSON
 type. A shape is checked and resolved to series ids once. :meth:`Router.add_batch` scans a
-whole batch in one numba call (:mod:`.scan`) and gathers the values of every event of a known
+whole batch in one numba call (:mod:`driftwire.stream.ingest.scan`) and gathers the values of every event of a known
 shape in message order without per-event Python; the events the scanner is not sure about go
 through :meth:`Router.add`, where an event costs a parse, a header check, a type signature and
 one ``list.extend``. Both ways give the same result. This is the service's hot path.
@@ -17,12 +17,11 @@ import numpy as np
 
 from driftwire.detectors.profile import category_name
 from driftwire.schemas.fields import MAX_NAME_LENGTH
-
-from . import decode as dec
-from . import scan as sc
-from .jointable import PREDICTIONS
-from .monitor import CAPPED, PartitionMonitor
-from .vocabulary import OTHER, Vocabulary
+from driftwire.stream.detect.monitor import CAPPED, PartitionMonitor
+from driftwire.stream.ingest import decode as dec
+from driftwire.stream.ingest import scan as sc
+from driftwire.stream.ingest.vocabulary import OTHER, Vocabulary
+from driftwire.stream.join.table import PREDICTIONS
 
 #: drop the shape cache when it grows past this (events with ever-changing keys)
 MAX_SHAPES = 10_000
@@ -297,7 +296,7 @@ class Router:
                         [(event[0], event[3]) for event in self._slow_events])
 
     def join_rows(self, joins, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(buffer, :data:`~.jointable.PREDICTIONS` rows) of the last batch's valid predictions of
+        """(buffer, :data:`~driftwire.stream.join.table.PREDICTIONS` rows) of the last batch's valid predictions of
         the models for which ``joins(model)`` is true, in message order; ``times`` the event
         time of each message of the batch."""
         buf, scanned, indices = self._scanned

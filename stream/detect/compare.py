@@ -48,12 +48,11 @@ from driftwire.detectors.performance import (
     recommend,
 )
 from driftwire.detectors.statistics import js_distance, ks_2samp
-
-from .join import Pair, Shared
-from .join_batch import Pairs
-from .outcomes import CLASSIFICATION, OutcomeTracker, class_name, error, is_number
-from .publish import finite_or_none
-from .settings import DetectionConfig, ResolvedComparisonConfig
+from driftwire.stream.alert.publish import finite_or_none
+from driftwire.stream.detect.outcomes import CLASSIFICATION, OutcomeTracker, class_name, error, is_number
+from driftwire.stream.join.batch import Pairs
+from driftwire.stream.join.store import Pair, Shared
+from driftwire.stream.settings import DetectionConfig, ResolvedComparisonConfig
 
 
 @dataclass

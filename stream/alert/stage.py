@@ -5,7 +5,7 @@
                 Source(topic, partition, offset, event_time), details={...}, cooldown=600.0)
 
 An online detector's drift, a rule a closed window broke and a challenger's turned
-recommendation all come here as a :class:`~.rules.Finding` about a :class:`Subject`, at the
+recommendation all come here as a :class:`~driftwire.stream.detect.rules.Finding` about a :class:`Subject`, at the
 record that triggered it (:class:`Source`); what differs between them is only the details they
 carry and their window.
 """
@@ -18,9 +18,8 @@ import time
 from typing import NamedTuple
 
 from driftwire.schemas import AlertSource, AlertWindow, DriftAlert
-
-from .publish import Cooldown, Publisher, alert_id, finite_or_none, utc
-from .rules import Finding
+from driftwire.stream.alert.publish import Cooldown, Publisher, alert_id, finite_or_none, utc
+from driftwire.stream.detect.rules import Finding
 
 log = logging.getLogger("driftwire")
 

@@ -1,6 +1,6 @@
 """Exact decimal-to-double conversion for the batch scanner: numbers of up to 19 significant digits.
 
-    from driftwire.stream.floats import number, plain_number, decimal_to_double
+    from driftwire.stream.ingest.floats import number, plain_number, decimal_to_double
 
     end, value, code = number(buf, p, e)        # strict JSON grammar, as scan._number has it
     end, value, code = plain_number(buf, p, e)  # -?D+(.D+)?, eight digits a step (template slots)

@@ -16,8 +16,7 @@ from datetime import UTC, datetime
 from driftwire.detectors.performance import ROLLBACK
 from driftwire.schemas import AlertWindow, DriftAlert, ModelComparison
 from driftwire.schemas.comparison import COMPARISON_DETECTOR
-
-from .rules import Finding
+from driftwire.stream.detect.rules import Finding
 
 log = logging.getLogger("driftwire")
 

@@ -1,4 +1,4 @@
-"""The label join of one partition on columnar batches, in numba: :class:`~.join.JoinStore`'s
+"""The label join of one partition on columnar batches, in numba: :class:`~.store.JoinStore`'s
 semantics (its module doc is the specification) at a fraction of its time and memory.
 
     table = JoinTable(ttl=3600.0, max_pending=200_000)
@@ -32,8 +32,7 @@ import numpy as np
 from driftwire.detectors.kernels import borrow
 from driftwire.detectors.numba_cache import tolerate_unreadable_entries
 from driftwire.detectors.window import _pack, _unpack
-
-from .join import OUTCOMES
+from driftwire.stream.join.store import OUTCOMES
 
 tolerate_unreadable_entries()
 
@@ -59,12 +58,12 @@ PREDICTIONS = _dtype([("id_start", _I8), ("id_len", _I8), ("model", _I8), ("vers
 #: a batch of labels
 LABELS = _dtype([("id_start", _I8), ("id_len", _I8), ("model", _I8), ("value", _F8), ("code", _I8),
                  ("time", _F8), ("offset", _I8), ("message", _I8)])
-#: a joined pair (:class:`~.join.Pair`); its event id is ``ids[id_at:id_at + id_len]`` of its :class:`Records`
+#: a joined pair (:class:`~.store.Pair`); its event id is ``ids[id_at:id_at + id_len]`` of its :class:`Records`
 PAIR = _dtype([("model", _I8), ("version", _I8), ("value", _F8), ("code", _I8), ("score", _F8),
                ("label_value", _F8), ("label_code", _I8), ("time", _F8), ("message", _I8), ("label_offset", _I8),
                ("id_at", _I8), ("id_len", _I8)])
 _SIDE = [("version", _I8), ("value", _F8), ("code", _I8), ("score", _F8), ("time", _F8)]
-#: two versions' predictions of one event (:class:`~.join.Shared`); ``labelled`` False is NO_LABEL
+#: two versions' predictions of one event (:class:`~.store.Shared`); ``labelled`` False is NO_LABEL
 SHARED = _dtype([("model", _I8), ("id_at", _I8), ("id_len", _I8),
                  *((f"{which}_{name}", kind) for which in ("first", "second") for name, kind in _SIDE),
                  ("met", np.bool_), ("labelled", np.bool_), ("label_value", _F8), ("label_code", _I8),
@@ -789,7 +788,7 @@ class Records(NamedTuple):
 
 class JoinTable:
     """Predictions waiting for labels and labels waiting for predictions, of one partition; the
-    same outcomes as :class:`~.join.JoinStore` given the same events."""
+    same outcomes as :class:`~.store.JoinStore` given the same events."""
 
     def __init__(self, ttl: float, max_pending: int):
         if not ttl > 0:
@@ -839,7 +838,7 @@ class JoinTable:
         return taken
 
     def take_counts(self) -> dict[str, int]:
-        """Events per outcome (:data:`~.join.OUTCOMES`) since the last call, as JoinStore's."""
+        """Events per outcome (:data:`~.store.OUTCOMES`) since the last call, as JoinStore's."""
         counts = self._t.counts
         taken = {outcome: int(n) for outcome, n in zip(OUTCOMES, counts) if n}
         counts[:] = 0
@@ -917,7 +916,7 @@ class JoinTable:
     @classmethod
     def from_store_state(cls, state: dict, model_code, version_code, payload, *, ttl: float,
                          max_pending: int) -> JoinTable:
-        """A table holding what a JoinStore's :meth:`~.join.JoinStore.get_state` holds:
+        """A table holding what a JoinStore's :meth:`~.store.JoinStore.get_state` holds:
         ``model_code(name)``, ``version_code(name)`` the codes, ``payload(prediction or label)`` its
         ``(value, code)`` (a joined version of an old checkpoint has only its name: ``payload(None)``)."""
         table = cls(ttl, max_pending)

@@ -215,7 +215,7 @@ def check_event(doc, kind: str) -> Event:
 
 def check_header(doc, kind: str) -> Event:
     """Every rule of :func:`check_event` except those on the feature values, which the hot path
-    checks once per event shape (see :mod:`.router`)."""
+    checks once per event shape (see :mod:`driftwire.stream.ingest.router`)."""
     if type(doc) is not dict:
         raise InvalidEvent(NOT_AN_OBJECT, f"event must be a JSON object, got {type(doc).__name__}")
     event_id = _required_str(doc, "event_id")
