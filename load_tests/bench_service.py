@@ -198,10 +198,12 @@ def driftwire_process(bootstrap: str, port: int, group: str, topics: dict[str, s
 STALL = 60.0
 
 
-def driftwire_rate(bootstrap: str, topic: str, n: int, config: dict | None = None, labels: str | None = None) -> float:
+def driftwire_rate(bootstrap: str, topic: str, n: int, config: dict | None = None, labels: str | None = None,
+                   one_by_one: list | None = None) -> float:
     """Events/s of ``driftwire run`` in its own process on the predictions ``topic`` and the
     ``labels`` topic (if none, a topic of its own that stays empty), read from its /metrics; ``n``
-    counts the events of both."""
+    counts the events of both. ``one_by_one`` gets the records its scanner left to the
+    per-event path."""
     port = free_port()
     tag = uuid.uuid4().hex[:8]
     topics = {"predictions": topic, "labels": labels or f"labels-{tag}",
@@ -224,17 +226,22 @@ def driftwire_rate(bootstrap: str, topic: str, n: int, config: dict | None = Non
             time.sleep(0.2)
         if len(readings) < 2:
             raise RuntimeError(f"driftwire took {n} events between two readings: give it more events")
+        if one_by_one is not None:
+            one_by_one.append(_counter(port, "driftwire_events_read_one_by_one_total"))
         (t0, c0), (t1, c1) = readings[0], readings[-1]
         return (c1 - c0) / (t1 - t0)
 
 
 def _events_total(port: int) -> float:
+    return _counter(port, "driftwire_events_total")
+
+
+def _counter(port: int, name: str) -> float:
     try:
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
     except OSError:
         return 0.0
-    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
-               if s.name == "driftwire_events_total")
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name)
 
 
 def main(argv=None) -> int:
@@ -266,13 +273,14 @@ def main(argv=None) -> int:
             start = time.perf_counter()
             produce(bootstrap, topic, args.events, args.partitions)
         print(f"produced {n:,} events in {time.perf_counter() - start:.1f} s; each run reads all {n:,}")
-        bare, dw, off = [], [], []
+        bare, dw, off, one_by_one = [], [], [], []
         for round_ in range(1, args.rounds + 1):
             bare.append(reference_rate("bare", bootstrap, topics, n))
             if realistic:  # windows on only
-                dw.append(driftwire_rate(bootstrap, topic, n, labels=labels))
+                dw.append(driftwire_rate(bootstrap, topic, n, labels=labels, one_by_one=one_by_one))
                 print(f"round {round_} ({args.mix} mix): bare consumer {bare[-1]:10,.0f} events/s   "
-                      f"driftwire run {dw[-1]:10,.0f} events/s   ({dw[-1] / bare[-1]:.2f}x)")
+                      f"driftwire run {dw[-1]:10,.0f} events/s   ({dw[-1] / bare[-1]:.2f}x)   "
+                      f"read one by one {one_by_one[-1]:,.0f} of {n:,} ({one_by_one[-1] / n:.3%})")
                 continue
             # windows on and off one after the other, in turns first, so that a drift of the
             # machine's speed favours neither

@@ -41,6 +41,12 @@ class Metrics:
         self.events = Counter(
             "driftwire_events", "Valid events consumed, by topic and model.", ["topic", "model"], registry=r
         )
+        self.events_read_one_by_one = Counter(
+            "driftwire_events_read_one_by_one",
+            "Records the batch scanner could not read, decoded one at a time (the invalid ones included), by topic.",
+            ["topic"],
+            registry=r,
+        )
         self.invalid_events = Counter(
             "driftwire_invalid_events",
             "Events dead-lettered, by topic and reason.",

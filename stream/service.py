@@ -529,6 +529,7 @@ class DriftService:
                 return
         values = list(map(Message.value, run))
         errors = router.add_batch(values, indices, self._times)
+        self.metrics.events_read_one_by_one.labels(key[0]).inc(router.read_one_by_one)
         self._batch_ids.append((start, end, router.event_ids()))
         self._dead_letters(run, errors)
         store = router.monitor.join
@@ -564,6 +565,7 @@ class DriftService:
             log.info("labels arrived on %s[%d]: the predictions of %s[%d] join from offset %d on", key[0], key[1],
                      owner.topic, owner.partition, self.checkpoints.taken((owner.topic, owner.partition)))
         errors = router.add_batch(list(map(Message.value, run)), indices, offsets[keep], self._times, owner)
+        self.metrics.events_read_one_by_one.labels(key[0]).inc(router.read_one_by_one)
         self._batch_ids.append((start, end, router.event_ids()))
         self._dead_letters(run, errors)
         if store is None:

@@ -213,6 +213,10 @@ def test_categorical_events_take_the_scanner():
     r.flush()
     r.take_events()
     ws, codes, messages = r.take_categories()
-    assert calls == []
+    assert calls == [] and r.read_one_by_one == 0
     assert ws.size == 3 * 200  # country, returning, prediction
     assert np.array_equal(np.bincount(messages), np.full(200, 3))
+    # an escaped string is the per-event path's to read, and counted
+    escaped = batch[0].replace(b'"fr"', b'"f\\u0072"')
+    r.add_batch([escaped, batch[1]], np.arange(2, dtype=np.int64))
+    assert len(calls) == 1 and r.read_one_by_one == 1

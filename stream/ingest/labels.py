@@ -63,6 +63,8 @@ class LabelRouter:
         self._table = sc.ShapeTable()
         #: the model of each scanner shape id; None: the per-event path reads its labels
         self._models: list[str | None] = []
+        #: the messages of the last batch the scan left to the per-event path
+        self.read_one_by_one = 0
 
     def add_batch(self, values: list, indices: np.ndarray, offsets: np.ndarray, times: np.ndarray,
                   owner=None) -> list[tuple[int, dec.InvalidEvent]]:
@@ -98,6 +100,7 @@ class LabelRouter:
     def _slow_path(self, values: list, scanned: sc.Scanned) -> tuple[list, list]:
         """(errors, (k, label) of valid labels) of the messages the scan did not take."""
         errors, slow = [], []
+        self.read_one_by_one = 0
         status = scanned.status
         for k in np.flatnonzero(status != sc.FAST).tolist():
             if status[k] == sc.NEW:
@@ -107,6 +110,7 @@ class LabelRouter:
                 if self._models[sid] is not None:
                     status[k] = sc.FAST
                     continue
+            self.read_one_by_one += 1
             try:
                 label = decode_label(values[k], self.max_bytes)
                 if self.allowed_models and label.model not in self.allowed_models:

@@ -173,6 +173,8 @@ class Router:
         #: events the per-event path took, (message, model, version, event id, prediction, score)
         self._scanned = None
         self._slow_events: list = []
+        #: the messages of the last batch the scan left to the per-event path
+        self.read_one_by_one = 0
         self._stale_table = False
         #: (message positions, window groups) of this batch's events in a window group
         self._events: list[tuple[np.ndarray, np.ndarray]] = []
@@ -257,6 +259,7 @@ class Router:
         self._slow_events = []
         status, ids, event_times = scanned.status, scanned.ids, scanned.times
         errors = []
+        self.read_one_by_one = 0
         # In message order, as add would meet them: new shapes then get their series ids (and
         # the series budget) in the same order.
         for k in np.flatnonzero(status != sc.FAST).tolist():
@@ -267,6 +270,7 @@ class Router:
                 if self._table_shapes[sid][1] is not None:
                     status[k] = sc.FAST
                     continue
+            self.read_one_by_one += 1
             try:
                 self.add(values[k], int(indices[k]), times)
             except dec.InvalidEvent as exc:
