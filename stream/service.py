@@ -15,7 +15,6 @@ import logging
 import math
 import threading
 import time
-from collections import deque
 from operator import itemgetter
 
 import numpy as np
@@ -32,18 +31,16 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from driftwire.detectors import kernels, standardize, window
-from driftwire.detectors.performance import KEEP_TESTING, PROMOTE, ROLLBACK
-from driftwire.stream.alert.publish import Cooldown, Publisher, comparison_finding
+from driftwire.stream.alert.publish import Cooldown, Publisher
 from driftwire.stream.alert.retrain import RetrainPlanner
-from driftwire.stream.alert.stage import AlertStage, Source, Subject, close_window
-from driftwire.stream.detect import rules
+from driftwire.stream.alert.stage import AlertStage
 from driftwire.stream.detect.monitor import PartitionMonitor, SeriesBudget
+from driftwire.stream.detect.stage import Batch, DetectStage
 from driftwire.stream.ingest import decode as dec
 from driftwire.stream.ingest import scan, vocabulary
 from driftwire.stream.ingest.labels import LabelRouter
 from driftwire.stream.ingest.router import Router
 from driftwire.stream.join import table as jointable
-from driftwire.stream.join.batch import Pairs
 from driftwire.stream.metrics import HealthState, Metrics, MetricsServer
 from driftwire.stream.settings import DetectionConfig, Settings
 from driftwire.stream.state.checkpoints import Checkpoints
@@ -216,12 +213,12 @@ class DriftService:
         self.alerts = AlertStage(None, self.cooldown, self.planner, self.metrics)
         #: (start, end, event ids) of each run of the batch being processed
         self._batch_ids: list = []
+        #: what each batch's values, windows and joined pairs find
+        self.detect = DetectStage(settings, self.config, self.metrics, self.alerts, self.planner)
         self._allowed = frozenset(self.config.allowed_models)
         #: reference profiles by (model, version), from the config's files and the references topic
         self.profiles = load_profile_files(self.config.references)
         self._references: ReferenceReader | None = None
-        #: event rates of each (partition, window group)'s recent windows, for the volume rule
-        self._volumes: dict[tuple, deque] = {}
         #: partitions paused by the join's alignment (see _align_join)
         self._paused: set[tuple[str, int]] = set()
         self._asked_marks: dict[tuple[str, int], tuple[float, tuple[int, int] | None]] = {}
@@ -272,7 +269,7 @@ class DriftService:
         self._references.read_to_end()
         self._producer = Producer(client_config(s, self.config, "producer"))
         self._publisher = Publisher(self._producer, s.alerts_topic, s.dlq_topic, self.metrics)
-        self.alerts.publisher = self._publisher
+        self.alerts.publisher = self.detect.publisher = self._publisher
         member = member_config(s, self.config)
         self._cooperative = cooperative(member)
         self._consumer = Consumer({**member, "error_cb": self._on_client_error,
@@ -471,6 +468,7 @@ class DriftService:
             self._offsets = np.empty(len(msgs), dtype=np.int64)
             self._times = np.empty(len(msgs))
         labels = []
+        batch = Batch(msgs, self._times, self._offsets, self._event_id)
         for start, end, key in _runs(msgs):
             if key is None:
                 self._consumer_error(msgs[start].error())
@@ -487,7 +485,7 @@ class DriftService:
         for key, router in routers.items():
             monitor = self.monitors[key]
             if monitor.join is not None:
-                self._outcomes(key, monitor, msgs)
+                self.detect.joined(key, monitor, batch)
             if not router.counts:
                 continue
             counted.append((key[0], router.counts))
@@ -498,11 +496,11 @@ class DriftService:
             if capped:
                 self.metrics.series_dropped.inc(capped)
             if values.size:
-                self._detect(self.monitors[key], series, values, messages, msgs)
+                self.detect.values(monitor, batch, series, values, messages)
             events, groups = router.take_events()
             categories = router.take_categories()
             if events.size:
-                self._windows(key, groups, events, series, values, messages, categories)
+                self.detect.windows(key, monitor, batch, groups, events, series, values, messages, categories)
         for topic, counts in counted:
             for model, n in counts.items():
                 self.metrics.events.labels(topic, self.metrics.model_label(model)).inc(n)
@@ -573,105 +571,10 @@ class DriftService:
         else:
             self.checkpoints.touch((owner.topic, owner.partition))
 
-    def _outcomes(self, key, monitor: PartitionMonitor, msgs) -> None:
-        """Concept drift and performance windows on the pairs the partition's join completed."""
-        store = monitor.join
-        for outcome, n in store.take_counts().items():
-            self.metrics.join_events.labels(outcome).inc(n)
-        codes = monitor.join_codes
-        pairs, shared = Pairs(store.take_pairs().rows, codes), codes.shared(store.take_shared())
-        if len(pairs):
-            self._labelled(key, monitor, pairs, msgs)
-        if len(pairs) or shared:
-            for evaluation in monitor.comparisons.observe(shared, pairs):
-                self._compared(key, evaluation, msgs)
-
-    def _labelled(self, key, monitor: PartitionMonitor, pairs: Pairs, msgs) -> None:
-        tracker = monitor.outcomes
-        errors = tracker.errors(pairs)
-        unscorable = int(np.isnan(errors).sum())
-        if unscorable:
-            self.metrics.join_events.labels("unscorable").inc(unscorable)
-        groups, of = pairs.groups()
-        names, versions = monitor.join_codes.model_names, monitor.join_codes.version_names
-        sids = np.array([monitor.error_series(names[m], versions[v], tracker.tasks[names[m]]) for m, v in groups],
-                        dtype=np.int64)[of]
-        positions = np.flatnonzero((sids >= 0) & ~np.isnan(errors))
-        rows = pairs.rows
-        if positions.size:
-            self._detect(monitor, sids[positions], errors[positions], rows["message"][positions], msgs)
-        labels_key = (self.settings.labels_topic, key[1])
-        self._note_labels(key[1], monitor, rows)
-        for close in tracker.observe(pairs):
-            self._performance_closed(labels_key, close)
-        # A pair counts in the label windows when its join completed: the later of its
-        # prediction's event time and the time of the record that completed it.
-        completed = np.maximum(rows["time"], self._times[rows["message"]])
-        for close in monitor.observe_labels(pairs, completed):
-            self._window_closed(labels_key, monitor, close)
-        for request in self.planner.due():
-            self._publisher.produce(self.settings.retrain_topic, request.model_dump_json().encode(),
-                                    request.model.encode())
-            self.metrics.retrain_requests.labels(self.metrics.model_label(request.model)).inc()
-            log.info("retrain request: model=%s versions=%s reasons=%d labelled=%d", request.model,
-                     request.model_versions, len(request.reasons), request.labelled_events)
-
-    def _note_labels(self, partition: int, monitor: PartitionMonitor, rows) -> None:
-        """The retrain planner counts each model's labelled predictions and their label offsets."""
-        models, where = np.unique(rows["model"], return_inverse=True)
-        offsets, times = rows["label_offset"], rows["time"]
-        for j, model in enumerate(models.tolist()):
-            mine = where == j
-            name = monitor.join_codes.model_names[model]
-            clock = times[mine]
-            clock = float(np.nanmax(clock)) if not np.isnan(clock).all() else math.nan
-            self.planner.note_labels(name, partition, int(offsets[mine].min()), int(mine.sum()), clock)
-            self.planner.note_labels(name, partition, int(offsets[mine].max()), 0, clock)
-
-    def _compared(self, key, evaluation, msgs) -> None:
-        """Gauges of a challenger's evaluation, and an alert when its recommendation turned."""
-        details = evaluation.details
-        labels = (self.metrics.model_label(evaluation.model), evaluation.champion, evaluation.challenger)
-        if details["agreement"] is not None:
-            self.metrics.version_agreement.labels(*labels).set(details["agreement"])
-        if details["advantage"] is not None:
-            self.metrics.version_advantage.labels(*labels).set(details["advantage"])
-        self.metrics.version_recommendation.labels(*labels).set(_RECOMMENDATION_GAUGE[evaluation.recommendation])
-        if not evaluation.changed or evaluation.recommendation == KEEP_TESTING:
-            return
-        finding, window, details = comparison_finding(evaluation)
-        msg = msgs[evaluation.message]
-        source = Source(msg.topic(), msg.partition(), msg.offset(), evaluation.end)
-        self.alerts.emit(finding, Subject(evaluation.model, evaluation.challenger, "prediction"), source, details,
-                         window=window, count_suppressed=False)
-
-    def _performance_closed(self, source, close) -> None:
-        model_label = self.metrics.model_label(close.model)
-        self.metrics.performance_windows.labels(model_label).inc()
-        for metric, value in close.metrics.items():
-            if math.isfinite(value):
-                self.metrics.model_performance.labels(model_label, close.version, metric).set(value)
-        cooldown = self.config.resolve(close.model, "error").cooldown
-        for metric, finding in close.findings:
-            self._window_alert(source, close.model, close.version, metric, cooldown, finding, close, close.metrics)
-
     def _consumer_error(self, err) -> None:
         if err.fatal():
             raise FatalError(f"consumer error: {err}")
         log.warning("consumer error: %s", err)
-
-    def _detect(self, monitor: PartitionMonitor, series_ids, values, messages, msgs) -> None:
-        for d in monitor.observe(series_ids, values):
-            message = int(messages[d.position])
-            msg = msgs[message]
-            series = monitor.series[d.series]
-            spec = monitor.specs[d.detector]
-            details = {"event_id": self._event_id(message), "detector_params": dict(spec.params),
-                       "reference": monitor.reference(d.series), "standardized": series.config.standardize}
-            finding = rules.Finding(spec.name, series.kind, d.severity, d.statistic, d.threshold)
-            source = Source(msg.topic(), msg.partition(), msg.offset(), float(self._times[message]))
-            self.alerts.emit(finding, Subject(series.model, series.model_version, series.signal), source, details,
-                             series.config.cooldown)
 
     def _event_id(self, message: int) -> str | None:
         """The event id of message ``message`` of the batch, from its run's scan."""
@@ -679,65 +582,6 @@ class DriftService:
             if start <= message < end:
                 return ids.get(message)
         return None
-
-    # -- windows -------------------------------------------------------------------------
-    def _windows(self, key, groups, events, series, values, messages, categories) -> None:
-        monitor = self.monitors[key]
-        closes = monitor.observe_windows(groups, self._times[events], self._offsets[events], events, series, values,
-                                         messages, categories)
-        for close in closes:
-            self._window_closed(key, monitor, close)
-
-    def _window_closed(self, key, monitor: PartitionMonitor, close) -> None:
-        model, version, *_ = monitor.group_keys[close.group]
-        config = monitor.group_configs[close.group]
-        model_label = self.metrics.model_label(model)
-        self.metrics.windows_closed.labels(model_label).inc()
-        self.metrics.window_events.labels(model_label, version).set(close.events)
-        if close.late:
-            self.metrics.late_events.labels(model_label).inc(close.late)
-        for ws, stats in close.series.items():
-            series = monitor.window_series[ws]
-            ref = monitor.windows.references[ws]
-            self._gauge_window(model_label, version, series.signal, stats, series.config.drift)
-            reference_missing = None if ref is None else ref.profile["missing_rate"]
-            found = rules.quality_findings(stats, series.config.drift, reference_missing)
-            if ref is not None:
-                found += rules.drift_findings(stats, series.config.drift, series.kind)
-            elif stats["count"] and (model, version, series.signal) not in monitor.new_fields:
-                monitor.new_fields.add((model, version, series.signal))
-                found.append(rules.Finding("new_field", "data_quality", "warning", stats["count"], 0.0))
-            for finding in found:
-                self._window_alert(key, model, version, series.signal, series.config.cooldown, finding, close, stats)
-        for change in monitor.type_changes.pop(close.group, ()):
-            finding = rules.Finding("type_change", "data_quality", "warning", math.nan, math.nan)
-            stats = {"expected": change.expected, "got": change.got}
-            self._window_alert(key, model, version, change.signal, 0.0, finding, close, stats)
-        if config.duration is not None and not monitor.label_group(close.group):
-            # Only a time window's volume says something: a count window holds the same number of
-            # events whatever the traffic. Labels come as the labelling process sends them.
-            history = self._volumes.setdefault((key, close.group), deque(maxlen=config.volume_history))
-            finding = rules.volume_finding(close.events, list(history), config.volume_drop)
-            if finding is not None:
-                self._window_alert(key, model, version, "events", 0.0, finding, close, {"events": close.events})
-            history.append(close.events)
-
-    def _gauge_window(self, model_label: str, version: str, signal: str, stats: dict, drift) -> None:
-        gauge = self.metrics.drift_statistic
-        for name in rules.GAUGED:
-            if name in stats:
-                gauge.labels(model_label, version, signal, name).set(stats[name])
-                threshold = rules.threshold_of(drift, name)
-                if threshold is not None:
-                    self.metrics.drift_threshold.labels(model_label, version, signal, name).set(threshold)
-        self.metrics.missing_rate.labels(model_label, version, signal).set(stats["missing_rate"])
-        if "out_of_range_rate" in stats:
-            self.metrics.out_of_range_rate.labels(model_label, version, signal).set(stats["out_of_range_rate"])
-
-    def _window_alert(self, key, model, version, signal, cooldown, finding, close, stats) -> None:
-        details = {"statistics": stats, "window_number": close.number, "late_events": close.late}
-        self.alerts.emit(finding, Subject(model, version, signal), Source(key[0], key[1], close.last_offset, close.end),
-                         details, cooldown, window=close_window(close))
 
     def _use_profile(self, profile) -> None:
         """A reference profile from the topic: used from now on by windows of its model version."""
@@ -887,4 +731,3 @@ def _runs(msgs):
 
 
 _MS = itemgetter(1)
-_RECOMMENDATION_GAUGE = {PROMOTE: 1.0, KEEP_TESTING: 0.0, ROLLBACK: -1.0}

@@ -21,6 +21,7 @@ from driftwire.stream import hostile, simulate
 from driftwire.stream.alert.publish import Publisher
 from driftwire.stream.broker import free_port
 from driftwire.stream.detect.monitor import PartitionMonitor
+from driftwire.stream.detect.stage import DetectStage
 from driftwire.stream.ingest import decode as dec
 from driftwire.stream.ingest.router import Router
 from driftwire.stream.join.table import JoinTable
@@ -38,7 +39,7 @@ class Injected(RuntimeError):
 STAGES = {
     "decode": (Router, "add_batch", 3),
     "detect": (PartitionMonitor, "observe", 3),
-    "window close": (DriftService, "_window_closed", 2),
+    "window close": (DetectStage, "_window_closed", 2),
     "join": (JoinTable, "add_predictions", 3),
     "publish": (Publisher, "alert", 1),
     "checkpoint": (Checkpoints, "write", 1),
