@@ -105,16 +105,20 @@ class Shared:
     label_offset: int = -1
 
 
+def join_bounds(ttl: float, max_pending: int) -> tuple[float, int]:
+    """A join's TTL and cap, checked."""
+    if not ttl > 0:
+        raise ValueError(f"ttl must be positive, got {ttl}")
+    if max_pending < 1:
+        raise ValueError(f"max_pending must be at least 1, got {max_pending}")
+    return float(ttl), int(max_pending)
+
+
 class JoinStore:
     """Predictions waiting for labels and labels waiting for predictions, of one partition."""
 
     def __init__(self, ttl: float, max_pending: int):
-        if not ttl > 0:
-            raise ValueError(f"ttl must be positive, got {ttl}")
-        if max_pending < 1:
-            raise ValueError(f"max_pending must be at least 1, got {max_pending}")
-        self.ttl = float(ttl)
-        self.max_pending = int(max_pending)
+        self.ttl, self.max_pending = join_bounds(ttl, max_pending)
         #: whether the partition's predictions are taken (``join.enabled: auto`` leaves them out
         #: until its labels partition has a record; the service sets it)
         self.active = True

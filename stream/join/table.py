@@ -32,7 +32,7 @@ import numpy as np
 from driftwire.detectors.kernels import borrow
 from driftwire.detectors.numba_cache import tolerate_unreadable_entries
 from driftwire.detectors.window import _pack, _unpack
-from driftwire.stream.join.store import OUTCOMES
+from driftwire.stream.join.store import OUTCOMES, join_bounds
 
 tolerate_unreadable_entries()
 
@@ -791,12 +791,7 @@ class JoinTable:
     same outcomes as :class:`~.store.JoinStore` given the same events."""
 
     def __init__(self, ttl: float, max_pending: int):
-        if not ttl > 0:
-            raise ValueError(f"ttl must be positive, got {ttl}")
-        if max_pending < 1:
-            raise ValueError(f"max_pending must be at least 1, got {max_pending}")
-        self.ttl = float(ttl)
-        self.max_pending = int(max_pending)
+        self.ttl, self.max_pending = join_bounds(ttl, max_pending)
         #: whether the partition's predictions are taken (as JoinStore.active)
         self.active = True
         self._t = _empty(self.ttl, self.max_pending)
